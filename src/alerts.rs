@@ -1,0 +1,182 @@
+//! Alerts: the record of one rule firing on one item, and its identity.
+//!
+//! An [`Alert`] serializes to exactly one line of the alert log (format `v`
+//! 1, see the README). Its `id` is a ULID whose time part is when the alert was
+//! raised and whose random part is a hash of (rule, feed, item key), so the
+//! same alert keeps the same id through crashes and re-delivery (the id is
+//! stored with the pending alert). Stories group items about the same event;
+//! for now an item's story is derived from its folded title. This module
+//! builds values; it never writes them anywhere.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::{RuleConfig, Severity};
+use crate::document::{Document, Field};
+use crate::entities::{Gazetteer, summarize};
+use crate::feed::Item;
+use crate::rules::Hit;
+use crate::text::fold_words;
+
+/// Version of the alert-log line format.
+pub const FORMAT_VERSION: u32 = 1;
+/// Entities listed per alert.
+const MAX_ENTITIES: usize = 12;
+
+/// One line of the alert log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub v: u32,
+    pub id: String,
+    pub ts: String,
+    pub rule: String,
+    pub title: String,
+    pub severity: Severity,
+    /// Shadow rules are logged but never notified.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shadow: bool,
+    pub item: AlertItem,
+    pub story: String,
+    pub sources: u32,
+    pub matches: Vec<AlertMatch>,
+    pub entities: Vec<AlertEntity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertItem {
+    pub key: String,
+    pub title: String,
+    pub link: Option<String>,
+    pub published: Option<String>,
+    pub feed: AlertFeed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertFeed {
+    pub url: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertMatch {
+    pub term: String,
+    pub field: String,
+    pub snippet: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertEntity {
+    pub name: String,
+    pub kind: String,
+    pub count: usize,
+}
+
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A ULID-shaped id: 48 bits of milliseconds, then 80 bits of a hash of
+/// (rule, feed URL, item key).
+pub fn alert_id(created: DateTime<Utc>, rule: &str, feed_url: &str, item_key: &str) -> String {
+    let mut hash = Sha256::new();
+    for part in [rule, feed_url, item_key] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    let digest = hash.finalize();
+    let ms = created.timestamp_millis().clamp(0, (1 << 48) - 1) as u128;
+    let hash80 = digest[..10].iter().fold(0u128, |acc, &b| (acc << 8) | b as u128);
+    let value = (ms << 80) | hash80;
+    (0..26)
+        .rev()
+        .map(|i| CROCKFORD[((value >> (i * 5)) & 31) as usize] as char)
+        .collect()
+}
+
+/// The story an item belongs to: items with the same folded title share one.
+pub fn story_id(item: &Item) -> String {
+    let words = fold_words(&item.title);
+    let basis = if words.is_empty() { item.key.clone() } else { words.join(" ") };
+    let digest = Sha256::digest(basis.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// RFC 3339 in UTC with a `Z`, to the second.
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Everything needed to build alerts for one item.
+pub struct AlertContext<'a> {
+    pub feed_url: &'a str,
+    pub feed_name: Option<&'a str>,
+    pub item: &'a Item,
+    pub document: &'a Document,
+    pub gazetteer: &'a Gazetteer,
+    pub now: DateTime<Utc>,
+}
+
+impl AlertContext<'_> {
+    /// The alert for `rule` firing with `hits`.
+    pub fn alert(&self, rule: &RuleConfig, hits: &[Hit], story: &str) -> Alert {
+        let entities = summarize(&self.document.mentions)
+            .into_iter()
+            .take(MAX_ENTITIES)
+            .map(|(entity, count)| {
+                let e = self.gazetteer.entity(entity);
+                AlertEntity {
+                    name: e.name.clone(),
+                    kind: self.gazetteer.kind_name(e.kind).to_string(),
+                    count,
+                }
+            })
+            .collect();
+        Alert {
+            v: FORMAT_VERSION,
+            id: alert_id(self.now, rule.id.get_ref(), self.feed_url, &self.item.key),
+            ts: timestamp(self.now),
+            rule: rule.id.get_ref().clone(),
+            title: rule.title().to_string(),
+            severity: rule.severity,
+            shadow: rule.shadow,
+            item: AlertItem {
+                key: self.item.key.clone(),
+                title: self.item.title.clone(),
+                link: self.item.link.clone(),
+                published: self.item.published.map(timestamp),
+                feed: AlertFeed {
+                    url: self.feed_url.to_string(),
+                    name: self.feed_name.map(str::to_string),
+                },
+            },
+            story: story.to_string(),
+            sources: 1,
+            matches: hits
+                .iter()
+                .map(|h| AlertMatch {
+                    term: h.term.clone(),
+                    field: Field::name(h.field).to_string(),
+                    snippet: h.snippet.clone(),
+                })
+                .collect(),
+            entities,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_ulid_shaped_and_deterministic() {
+        let t = DateTime::parse_from_rfc3339("2026-11-25T17:40:00Z").unwrap().with_timezone(&Utc);
+        let a = alert_id(t, "r", "http://f", "k");
+        assert_eq!(a.len(), 26);
+        assert!(a.starts_with("01M"), "{a}");
+        assert_eq!(a, alert_id(t, "r", "http://f", "k"));
+        assert_ne!(a, alert_id(t, "r2", "http://f", "k"));
+        let later = alert_id(t + chrono::Duration::milliseconds(1), "r", "http://f", "k");
+        assert!(later > a, "ids sort by time");
+        assert_eq!(later[10..], a[10..], "the hash part does not depend on time");
+    }
+}

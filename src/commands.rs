@@ -1,0 +1,416 @@
+//! The user-facing commands besides the daemon: `check`, `once`, `match`,
+//! `tail`. Each turns options into calls on the pipeline's stages and prints
+//! the result; the binary only parses flags and maps results to exit codes.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::io::{BufRead, IsTerminal, Read, Seek, SeekFrom, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::alerts::Alert;
+use crate::config::{Config, Severity, resolve_feed_url};
+use crate::document::Document;
+use crate::entities::summarize;
+use crate::feed::{Item, parse_feed};
+use crate::fetch::{FetchOutcome, Fetcher, Validators};
+use crate::rules::{self, Hit, RuleSet};
+use crate::sinks::pretty_line;
+use crate::store::Store;
+use crate::text::sanitize_terminal;
+
+/// What `newswatch check` prints for a valid configuration.
+pub fn check_summary(config: &Config) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "config:   {}", config.origin);
+    let _ = writeln!(out, "feeds:    {}", config.feeds.len());
+    let _ = writeln!(
+        out,
+        "rules:    {} ({})",
+        config.rules.len(),
+        config
+            .raw
+            .rules
+            .iter()
+            .map(|r| r.id.get_ref().as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "entities: {} (kinds: {})",
+        config.gazetteer.entities().len(),
+        config.gazetteer.kinds().join(", ")
+    );
+    let _ = writeln!(out, "state:    {}", config.state_dir.display());
+    let _ = writeln!(out, "log:      {}", config.log_path.display());
+    for w in &config.warnings {
+        let _ = writeln!(out, "warning:  {w}");
+    }
+    out.push_str("ok\n");
+    out
+}
+
+/// `newswatch once`: exit 0 unless every feed failed (or delivery failed).
+pub async fn once(config: Arc<Config>) -> anyhow::Result<ExitCode> {
+    let summary = crate::daemon::once(config).await?;
+    for failure in &summary.failed {
+        eprintln!("error: {failure}");
+    }
+    eprintln!(
+        "{} feeds polled, {} failed, {} alerts raised, {} written to the log",
+        summary.feeds,
+        summary.failed.len(),
+        summary.alerts,
+        summary.delivered.written
+    );
+    Ok(if summary.feeds > 0 && summary.failed.len() == summary.feeds {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Options of `newswatch match`.
+pub struct MatchOptions {
+    pub source: Option<String>,
+    pub rule: Option<String>,
+    pub since: Option<Duration>,
+    pub json: bool,
+    pub all: bool,
+}
+
+#[derive(Serialize)]
+struct MatchedRule {
+    rule: String,
+    title: String,
+    severity: Severity,
+    hits: Vec<Hit>,
+}
+
+#[derive(Serialize)]
+struct MatchedItem<'a> {
+    title: &'a str,
+    link: Option<&'a str>,
+    published: Option<String>,
+    feed: Option<&'a str>,
+    matches: Vec<MatchedRule>,
+    entities: Vec<crate::alerts::AlertEntity>,
+}
+
+/// `newswatch match`: runs rules over a source without touching the state.
+pub async fn match_command(config: Arc<Config>, options: MatchOptions) -> anyhow::Result<ExitCode> {
+    let (rules, meta): (RuleSet, Vec<(String, String, Severity)>) = match &options.rule {
+        Some(query) => {
+            let rules = rules::compile([("query", query.as_str())], &config.gazetteer).map_err(|errors| {
+                let e = &errors[0].error;
+                let caret = format!("{}{}", " ".repeat(query[..e.span.start.min(query.len())].chars().count()), "^".repeat(
+                    query.get(e.span.clone()).map_or(1, |s| s.chars().count().max(1)),
+                ));
+                anyhow::anyhow!("invalid query: {}\n  {query}\n  {caret}", e.message)
+            })?;
+            (rules, vec![("query".into(), "--rule".into(), Severity::Medium)])
+        }
+        None => (
+            config.rules.clone(),
+            config
+                .raw
+                .rules
+                .iter()
+                .map(|r| (r.id.get_ref().clone(), r.title().to_string(), r.severity))
+                .collect(),
+        ),
+    };
+
+    let items: Vec<(Item, Option<String>)> = match (&options.source, options.since) {
+        (Some(_), Some(_)) => bail!("give either a source or --since, not both"),
+        (None, None) => bail!("nothing to match: give a feed URL or file, - for stdin, or --since 7d"),
+        (None, Some(since)) => {
+            let store = Store::open(&config.state_dir.join("state.sqlite"))?;
+            let start = Utc::now().timestamp() - since.as_secs() as i64;
+            store
+                .items_since(start)?
+                .into_iter()
+                .map(|s| {
+                    let item = Item {
+                        key: s.key,
+                        title: s.title,
+                        link: s.link,
+                        published: s.published.and_then(|p| chrono::DateTime::from_timestamp(p, 0)),
+                        summary: s.summary,
+                        content: s.content,
+                    };
+                    (item, Some(s.feed_url))
+                })
+                .collect()
+        }
+        (Some(source), None) => load_source(&config, source).await?,
+    };
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let color = stdout.is_terminal();
+    let mut matched_items = 0;
+    for (item, feed) in &items {
+        let document = Document::new(&item.title, &item.summary, &item.content, &config.gazetteer);
+        let matches = rules.evaluate(&document);
+        if matches.is_empty() && !options.all {
+            continue;
+        }
+        if !matches.is_empty() {
+            matched_items += 1;
+        }
+        let entities = summarize(&document.mentions)
+            .into_iter()
+            .take(12)
+            .map(|(e, count)| {
+                let entity = config.gazetteer.entity(e);
+                crate::alerts::AlertEntity {
+                    name: entity.name.clone(),
+                    kind: config.gazetteer.kind_name(entity.kind).to_string(),
+                    count,
+                }
+            })
+            .collect::<Vec<_>>();
+        let matched: Vec<MatchedRule> = matches
+            .into_iter()
+            .map(|m| {
+                let (id, title, severity) = meta[m.rule].clone();
+                MatchedRule {
+                    rule: id,
+                    title,
+                    severity,
+                    hits: m.hits,
+                }
+            })
+            .collect();
+        if options.json {
+            let line = MatchedItem {
+                title: &item.title,
+                link: item.link.as_deref(),
+                published: item.published.map(crate::alerts::timestamp),
+                feed: feed.as_deref(),
+                matches: matched,
+                entities,
+            };
+            writeln!(out, "{}", serde_json::to_string(&line)?)?;
+            continue;
+        }
+        let (bold, dim, green, reset) = if color {
+            ("\x1b[1m", "\x1b[2m", "\x1b[32m", "\x1b[0m")
+        } else {
+            ("", "", "", "")
+        };
+        writeln!(out, "{bold}{}{reset}", sanitize_terminal(&item.title))?;
+        if let Some(link) = &item.link {
+            writeln!(out, "  {dim}{}{reset}", sanitize_terminal(link))?;
+        }
+        if matched.is_empty() {
+            writeln!(out, "  no rule fires")?;
+        }
+        for m in &matched {
+            writeln!(
+                out,
+                "  {green}✔ {}{reset} ({}) — {}",
+                m.rule,
+                m.severity.as_str(),
+                sanitize_terminal(&m.title)
+            )?;
+            for h in &m.hits {
+                writeln!(
+                    out,
+                    "      {:<28} {dim}[{}]{reset} {}",
+                    sanitize_terminal(&h.term),
+                    h.field.name(),
+                    sanitize_terminal(&h.snippet)
+                )?;
+            }
+        }
+        if !entities.is_empty() {
+            let list: Vec<String> = entities
+                .iter()
+                .map(|e| format!("{} ({}) ×{}", sanitize_terminal(&e.name), e.kind, e.count))
+                .collect();
+            writeln!(out, "  entities: {}", list.join(", "))?;
+        }
+        writeln!(out)?;
+    }
+    if !options.json {
+        writeln!(out, "{} items, {} matched", items.len(), matched_items)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads items from a feed URL or file, or a plain-text article (first line
+/// the headline, the rest the body) from a file or stdin.
+async fn load_source(config: &Config, source: &str) -> anyhow::Result<Vec<(Item, Option<String>)>> {
+    let article = |text: &str| {
+        let text = text.trim_start_matches('\u{feff}');
+        let (title, body) = text.split_once('\n').unwrap_or((text, ""));
+        Item {
+            key: "article".into(),
+            title: title.trim().to_string(),
+            link: None,
+            published: None,
+            summary: String::new(),
+            content: body.trim().to_string(),
+        }
+    };
+    if source == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("reading the article from stdin")?;
+        return Ok(vec![(article(&text), None)]);
+    }
+    let url = resolve_feed_url(source, &std::env::current_dir().unwrap_or_default()).map_err(anyhow::Error::msg)?;
+    let fetcher = Fetcher::new(&config.raw.fetch)?;
+    let body = match fetcher.fetch(&url, &Validators::default()).await? {
+        FetchOutcome::Fetched { body, .. } => body,
+        FetchOutcome::NotModified => bail!("{url}: server answered 304 to an unconditional request"),
+    };
+    match parse_feed(&body, &url) {
+        Ok(feed) => Ok(feed.items.into_iter().map(|i| (i, Some(url.clone()))).collect()),
+        Err(e) => {
+            // A local text file is read as an article.
+            if url.starts_with("file://") {
+                if let Ok(text) = std::str::from_utf8(&body) {
+                    if !text.trim_start().starts_with('<') && !text.trim_start().starts_with('{') {
+                        return Ok(vec![(article(text), None)]);
+                    }
+                }
+            }
+            Err(anyhow::anyhow!("{url}: {e}"))
+        }
+    }
+}
+
+/// Options of `newswatch tail`.
+pub struct TailOptions {
+    pub follow: bool,
+    pub rules: Vec<String>,
+    pub severity: Option<Severity>,
+    pub since: Option<Duration>,
+    pub json: bool,
+    pub lines: Option<usize>,
+}
+
+struct TailFilter {
+    rules: HashSet<String>,
+    severity: Option<Severity>,
+    since: Option<String>,
+}
+
+impl TailFilter {
+    fn keep(&self, alert: &Alert) -> bool {
+        (self.rules.is_empty() || self.rules.contains(&alert.rule))
+            && self.severity.is_none_or(|s| alert.severity >= s)
+            && self.since.as_ref().is_none_or(|since| alert.ts >= *since)
+    }
+}
+
+/// `newswatch tail`: prints the alert log, optionally following it.
+pub fn tail(config: &Config, options: TailOptions) -> anyhow::Result<ExitCode> {
+    use std::os::unix::fs::MetadataExt;
+    let path = &config.log_path;
+    let filter = TailFilter {
+        rules: options.rules.iter().cloned().collect(),
+        severity: options.severity,
+        since: options
+            .since
+            .map(|d| crate::alerts::timestamp(Utc::now() - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX))),
+    };
+    let stdout = std::io::stdout();
+    let color = stdout.is_terminal() && !options.json;
+    let mut out = stdout.lock();
+    let emit = |line: &str, out: &mut std::io::StdoutLock<'_>| -> std::io::Result<()> {
+        let Ok(alert) = serde_json::from_str::<Alert>(line) else {
+            return Ok(());
+        };
+        if !filter.keep(&alert) {
+            return Ok(());
+        }
+        if options.json {
+            writeln!(out, "{line}")?;
+        } else {
+            writeln!(out, "{}", pretty_line(&alert, color))?;
+        }
+        out.flush()
+    };
+
+    let open = || std::fs::File::open(path);
+    let mut file = match open() {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && options.follow => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read the alert log {}", path.display())),
+    };
+    let mut pending = String::new();
+    if let Some(f) = file.as_mut() {
+        let mut reader = std::io::BufReader::new(&*f);
+        let mut lines: Vec<String> = Vec::new();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                break;
+            }
+            if line.ends_with('\n') {
+                lines.push(line.trim_end().to_string());
+            } else {
+                pending = line.clone();
+            }
+        }
+        let skip = options.lines.map_or(0, |n| lines.len().saturating_sub(n));
+        for l in &lines[skip..] {
+            emit(l, &mut out)?;
+        }
+    }
+    if !options.follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut position = file.as_mut().map_or(Ok(0), |f| f.stream_position())?;
+    let mut inode = file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.ino());
+    loop {
+        std::thread::sleep(Duration::from_millis(250));
+        // Rotation: the path now names another file (or the file shrank).
+        let current = std::fs::metadata(path).ok();
+        let rotated = match (&current, inode) {
+            (Some(m), Some(ino)) => m.ino() != ino || m.len() < position,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if rotated {
+            // Drain the rest of the old file first.
+            if let Some(f) = file.as_mut() {
+                read_new_lines(f, &mut pending, |l| emit(l, &mut out))?;
+            }
+            file = open().ok();
+            inode = file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.ino());
+            position = 0;
+            pending.clear();
+        }
+        if let Some(f) = file.as_mut() {
+            f.seek(SeekFrom::Start(position))?;
+            read_new_lines(f, &mut pending, |l| emit(l, &mut out))?;
+            position = f.stream_position()?;
+        }
+    }
+}
+
+fn read_new_lines(
+    file: &mut std::fs::File,
+    pending: &mut String,
+    mut emit: impl FnMut(&str) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut chunk = Vec::new();
+    file.read_to_end(&mut chunk)?;
+    pending.push_str(&String::from_utf8_lossy(&chunk));
+    while let Some(newline) = pending.find('\n') {
+        let line: String = pending.drain(..=newline).collect();
+        emit(line.trim_end())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,330 @@
+//! The daemon: per-feed polling tasks, a delivery task, signals and shutdown.
+//!
+//! Each feed gets one task that sleeps until the feed is due, takes a global
+//! and a per-host permit, polls through the [`Pipeline`], and wakes the
+//! delivery task. Nothing busy-waits: an idle daemon is a set of sleeping
+//! timers. SIGINT/SIGTERM cancel a [`CancellationToken`]; polls already in
+//! flight finish (each is bounded by the fetch timeout), pending alerts are
+//! delivered, and the process exits 0. [`once`] runs the same stages once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use crate::config::{Config, Feed};
+use crate::fetch::{FetchError, Fetcher};
+use crate::pipeline::{PollCause, PollError, PollReport, Pipeline};
+use crate::sinks::{DesktopSink, Delivered, JsonlSink, Sinks, deliver_pending};
+use crate::store::Store;
+
+/// Longest pause between polls of a failing feed (unless the interval is longer).
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// Errors that stop the daemon or `once` from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot open the alert log {path}: {cause}")]
+    Log { path: String, cause: std::io::Error },
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] FetchError),
+}
+
+/// Opens the state, the fetcher and the sinks for `config`.
+pub fn prepare(config: Arc<Config>) -> Result<(Pipeline, Sinks), StartError> {
+    let store = Store::open(&config.state_dir.join("state.sqlite"))?;
+    let log = JsonlSink::open(&config.log_path).map_err(|cause| StartError::Log {
+        path: config.log_path.display().to_string(),
+        cause,
+    })?;
+    let sinks = Sinks {
+        log,
+        desktop: config.raw.notify.desktop.then(DesktopSink::new),
+        stdout: config.raw.notify.stdout,
+        min_severity: config.raw.notify.min_severity,
+    };
+    let pipeline = Pipeline {
+        fetcher: Fetcher::new(&config.raw.fetch)?,
+        store: Arc::new(Mutex::new(store)),
+        config,
+    };
+    Ok((pipeline, sinks))
+}
+
+/// Concurrency limits shared by all polls.
+#[derive(Clone)]
+struct Limits {
+    global: Arc<Semaphore>,
+    per_host: Arc<HashMap<String, Arc<Semaphore>>>,
+}
+
+fn host_of(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+impl Limits {
+    fn new(config: &Config) -> Limits {
+        let mut per_host = HashMap::new();
+        for feed in &config.feeds {
+            per_host
+                .entry(host_of(&feed.url))
+                .or_insert_with(|| Arc::new(Semaphore::new(config.raw.fetch.per_host)));
+        }
+        Limits {
+            global: Arc::new(Semaphore::new(config.raw.fetch.concurrency)),
+            per_host: Arc::new(per_host),
+        }
+    }
+
+    async fn poll(&self, pipeline: &Pipeline, feed: &Feed) -> Result<PollReport, PollError> {
+        let host = self.per_host.get(&host_of(&feed.url)).cloned();
+        // Semaphores are never closed, so acquiring cannot fail.
+        let _host_permit = match &host {
+            Some(h) => Some(h.acquire().await.expect("per-host semaphores are never closed")),
+            None => None,
+        };
+        let _permit = self.global.acquire().await.expect("the global semaphore is never closed");
+        pipeline.poll(feed).await
+    }
+}
+
+fn log_poll(feed: &Feed, result: &Result<PollReport, PollError>) {
+    match result {
+        Ok(r) if r.not_modified => debug!(url = %feed.url, "not modified"),
+        Ok(r) => info!(
+            url = %feed.url,
+            items = r.items,
+            new = r.new_items,
+            alerts = r.alerts,
+            caught_up = r.caught_up,
+            "polled"
+        ),
+        Err(e) => warn!(url = %feed.url, cause = %e.cause, "poll failed"),
+    }
+}
+
+/// What `once` did, for the summary and the exit code.
+#[derive(Debug, Default)]
+pub struct OnceSummary {
+    pub feeds: usize,
+    pub failed: Vec<PollError>,
+    pub alerts: usize,
+    pub delivered: Delivered,
+}
+
+/// Polls every feed once, concurrently within the limits, then delivers.
+pub async fn once(config: Arc<Config>) -> anyhow::Result<OnceSummary> {
+    let (pipeline, mut sinks) = prepare(config.clone())?;
+    let limits = Limits::new(&config);
+    let mut tasks = JoinSet::new();
+    for feed in config.feeds.iter().cloned() {
+        let pipeline = pipeline.clone();
+        let limits = limits.clone();
+        tasks.spawn(async move {
+            let result = limits.poll(&pipeline, &feed).await;
+            log_poll(&feed, &result);
+            result
+        });
+    }
+    let mut summary = OnceSummary {
+        feeds: config.feeds.len(),
+        ..OnceSummary::default()
+    };
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(report)) => summary.alerts += report.alerts,
+            Ok(Err(e)) => summary.failed.push(e),
+            Err(e) => summary.failed.push(PollError {
+                url: "?".into(),
+                cause: PollCause::Task(e.to_string()),
+            }),
+        }
+    }
+    summary.delivered = deliver_pending(&pipeline.store, &mut sinks).await?;
+    Ok(summary)
+}
+
+/// Runs until SIGINT or SIGTERM.
+pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+    run_until(config, shutdown).await
+}
+
+fn spawn_signal_handler(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            error!("cannot install signal handlers; stop newswatch with SIGKILL");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = term.recv() => { info!("SIGTERM: stopping"); break; }
+                _ = int.recv() => { info!("SIGINT: stopping"); break; }
+                _ = hup.recv() => warn!("SIGHUP: configuration reload is not supported yet; restart newswatch to apply changes"),
+            }
+        }
+        shutdown.cancel();
+    });
+}
+
+/// Runs the daemon until `shutdown` is cancelled.
+pub async fn run_until(config: Arc<Config>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let (pipeline, sinks) = prepare(config.clone())?;
+    info!(
+        config = %config.origin,
+        feeds = config.feeds.len(),
+        rules = config.rules.len(),
+        log = %config.log_path.display(),
+        "newswatch running"
+    );
+    let wake_delivery = Arc::new(Notify::new());
+    // Delivery stops only after the polls have drained, so their alerts go out.
+    let stop_delivery = CancellationToken::new();
+    let delivery = tokio::spawn(delivery_task(
+        pipeline.store.clone(),
+        sinks,
+        wake_delivery.clone(),
+        stop_delivery.clone(),
+    ));
+
+    let limits = Limits::new(&config);
+    let mut feeds = JoinSet::new();
+    for (index, feed) in config.feeds.iter().cloned().enumerate() {
+        let pipeline = pipeline.clone();
+        let limits = limits.clone();
+        let wake = wake_delivery.clone();
+        let shutdown = shutdown.clone();
+        // Spread the first polls over a few seconds instead of all at once.
+        let stagger = Duration::from_millis((index as u64 * 97) % 5000);
+        feeds.spawn(feed_task(pipeline, limits, feed, stagger, wake, shutdown));
+    }
+
+    shutdown.cancelled().await;
+    let deadline = config.raw.fetch.timeout.0 + Duration::from_secs(5);
+    let drained = tokio::time::timeout(deadline, async { while feeds.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        warn!("some polls did not finish within {}s; abandoning them", deadline.as_secs());
+        feeds.abort_all();
+    }
+    stop_delivery.cancel();
+    match delivery.await {
+        Ok(()) => {}
+        Err(e) => error!(cause = %e, "delivery task failed"),
+    }
+    info!("stopped");
+    Ok(())
+}
+
+async fn feed_task(
+    pipeline: Pipeline,
+    limits: Limits,
+    feed: Feed,
+    stagger: Duration,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    let state = {
+        let store = pipeline.store.clone();
+        let url = feed.url.clone();
+        tokio::task::spawn_blocking(move || crate::sinks::lock(&store).feed_state(&url))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+    };
+    // Resume the schedule across restarts: a feed polled recently waits out its interval.
+    let mut delay = match state.and_then(|s| s.last_attempt) {
+        Some(last) => {
+            let since = Duration::from_secs((Utc::now().timestamp() - last).max(0) as u64);
+            feed.interval.saturating_sub(since).max(stagger)
+        }
+        None => stagger,
+    };
+    let mut failures: u32 = 0;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        // A poll in flight is finished, not abandoned: it is bounded by the
+        // fetch timeout, and the caller waits for it on shutdown.
+        let result = limits.poll(&pipeline, &feed).await;
+        log_poll(&feed, &result);
+        delay = match &result {
+            Ok(report) => {
+                failures = 0;
+                if report.alerts > 0 {
+                    wake.notify_one();
+                }
+                feed.interval
+            }
+            Err(e) => {
+                failures += 1;
+                let backoff = feed.interval.saturating_mul(1 << failures.min(6)).min(MAX_BACKOFF.max(feed.interval));
+                let retry_after = match &e.cause {
+                    PollCause::Fetch(FetchError::Status { retry_after, .. }) => retry_after.unwrap_or_default(),
+                    _ => Duration::ZERO,
+                };
+                backoff.max(retry_after)
+            }
+        };
+    }
+}
+
+async fn delivery_task(store: Arc<Mutex<Store>>, mut sinks: Sinks, wake: Arc<Notify>, shutdown: CancellationToken) {
+    let mut retry: Option<Duration> = None;
+    let mut last_error: Option<String> = None;
+    loop {
+        match deliver_pending(&store, &mut sinks).await {
+            Ok(done) => {
+                if done.written > 0 || done.already_logged > 0 {
+                    debug!(written = done.written, already_logged = done.already_logged, "delivered");
+                }
+                if last_error.take().is_some() {
+                    info!("alert delivery works again");
+                }
+                retry = None;
+            }
+            Err(e) => {
+                let message = e.to_string();
+                // One error per distinct cause, not one per attempt.
+                if last_error.as_deref() != Some(&message) {
+                    error!(cause = %message, "alerts stay pending; will retry");
+                }
+                last_error = Some(message);
+                let next = retry.map_or(Duration::from_secs(1), |d| (d * 2).min(Duration::from_secs(300)));
+                retry = Some(next);
+            }
+        }
+        if shutdown.is_cancelled() {
+            return;
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = shutdown.cancelled() => {
+                // One last round so alerts from polls that just finished go out.
+                if let Err(e) = deliver_pending(&store, &mut sinks).await {
+                    error!(cause = %e, "alerts stay pending until the next start");
+                }
+                return;
+            }
+            _ = tokio::time::sleep(retry.unwrap_or(Duration::from_secs(3600))) => {}
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! Feed parsing: bytes in, plain-text [`Item`]s out.
+//!
+//! feed-rs reads RSS 0.9x/1.0/2.0, Atom and JSON Feed from raw bytes (it
+//! honours the XML prolog's encoding). This module gives every entry a stable
+//! key — the guid/id, else the link, else a hash of title, date and text — so
+//! the same item is recognised on every poll, and turns HTML bodies into plain
+//! text with a real HTML parser. It never fetches and never decides whether
+//! an item is new.
+
+use chrono::{DateTime, Utc};
+use scraper::{Html, Node};
+use sha2::{Digest, Sha256};
+
+/// Marker returned by our id generator when an entry has neither guid nor id;
+/// it cannot occur in a real feed because XML forbids the NUL character.
+const NO_ID: &str = "\u{0}newswatch:no-id";
+
+/// One entry of a feed, as plain text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// Stable identity of the item within its feed.
+    pub key: String,
+    pub title: String,
+    pub link: Option<String>,
+    pub published: Option<DateTime<Utc>>,
+    pub summary: String,
+    pub content: String,
+}
+
+/// A parsed feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedFeed {
+    pub title: Option<String>,
+    /// Suggested polling interval in minutes (RSS `<ttl>`), if the feed gives one.
+    pub ttl_minutes: Option<u32>,
+    pub items: Vec<Item>,
+}
+
+/// Why a document could not be read as a feed.
+#[derive(Debug, thiserror::Error)]
+#[error("not a readable feed: {cause}")]
+pub struct FeedError {
+    pub cause: String,
+}
+
+/// Parses feed bytes. `base_url` resolves relative links.
+pub fn parse_feed(bytes: &[u8], base_url: &str) -> Result<ParsedFeed, FeedError> {
+    let base = base_url.starts_with("http").then_some(base_url);
+    let parse = |bytes: &[u8]| {
+        feed_rs::parser::Builder::new()
+            .base_uri(base)
+            .id_generator(|_, _, _| NO_ID.to_string())
+            .build()
+            .parse(bytes)
+    };
+    let feed = match parse(bytes) {
+        Ok(feed) => feed,
+        Err(first) => match patch_rss_version(bytes) {
+            // feed-rs refuses `<rss>` without a (known) version; real feeds have both.
+            Some(patched) => parse(&patched).map_err(|_| describe_error(&first, bytes))?,
+            None => return Err(describe_error(&first, bytes)),
+        },
+    };
+
+    let items = feed
+        .entries
+        .into_iter()
+        .map(|entry| {
+            let title = entry.title.as_ref().map(|t| html_to_text(&t.content)).unwrap_or_default();
+            let link = entry
+                .links
+                .iter()
+                .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+                .or(entry.links.first())
+                .map(|l| l.href.trim().to_string())
+                .filter(|l| !l.is_empty());
+            let summary = entry.summary.as_ref().map(|s| html_to_text(&s.content)).unwrap_or_default();
+            let content = entry
+                .content
+                .as_ref()
+                .and_then(|c| c.body.as_deref())
+                .map(html_to_text)
+                .unwrap_or_default();
+            let published = entry.published.or(entry.updated);
+            let key = if entry.id != NO_ID && !entry.id.trim().is_empty() {
+                entry.id.trim().to_string()
+            } else if let Some(link) = &link {
+                link.clone()
+            } else {
+                let mut hash = Sha256::new();
+                hash.update(title.as_bytes());
+                hash.update([0]);
+                hash.update(published.map(|p| p.to_rfc3339()).unwrap_or_default().as_bytes());
+                hash.update([0]);
+                hash.update(summary.as_bytes());
+                hash.update(content.as_bytes());
+                format!("sha256:{}", hex(&hash.finalize()[..16]))
+            };
+            Item {
+                key,
+                title,
+                link,
+                published,
+                summary,
+                content,
+            }
+        })
+        .collect();
+    Ok(ParsedFeed {
+        title: feed.title.map(|t| html_to_text(&t.content)),
+        ttl_minutes: feed.ttl,
+        items,
+    })
+}
+
+fn describe_error(error: &feed_rs::parser::ParseFeedError, bytes: &[u8]) -> FeedError {
+    use feed_rs::parser::{ParseErrorKind, ParseFeedError};
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).to_ascii_lowercase();
+    let cause = match error {
+        ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) if head.contains("<html") => {
+            "the document is an HTML page, not a feed".to_string()
+        }
+        ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) if bytes.iter().all(u8::is_ascii_whitespace) => {
+            "the document is empty".to_string()
+        }
+        ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) => {
+            "no <rss>, <feed> or <rdf:RDF> root element and not a JSON Feed".to_string()
+        }
+        ParseFeedError::XmlReader(e) => format!("malformed XML: {e}"),
+        other => other.to_string(),
+    };
+    FeedError { cause }
+}
+
+/// Adds `version="2.0"` to an `<rss` root that lacks a version feed-rs knows.
+fn patch_rss_version(bytes: &[u8]) -> Option<Vec<u8>> {
+    let head_len = bytes.len().min(4096);
+    let head = &bytes[..head_len];
+    let at = head.windows(4).position(|w| w == b"<rss")?;
+    let tag_end = at + head[at..].iter().position(|&b| b == b'>')?;
+    let tag = String::from_utf8_lossy(&head[at..tag_end]).into_owned();
+    let mut patched = Vec::with_capacity(bytes.len() + 16);
+    patched.extend_from_slice(&bytes[..at]);
+    if let Some(v) = tag.find("version=") {
+        // Replace an unknown version value ("2.01", "3.0") with 2.0.
+        let quote = tag[v + 8..].chars().next()?;
+        let value_end = tag[v + 9..].find(quote)? + v + 9;
+        patched.extend_from_slice(tag[..v].as_bytes());
+        patched.extend_from_slice(b"version=\"2.0\"");
+        patched.extend_from_slice(tag[value_end + 1..].as_bytes());
+    } else {
+        patched.extend_from_slice(b"<rss version=\"2.0\"");
+        patched.extend_from_slice(tag[4..].as_bytes());
+    }
+    patched.extend_from_slice(&bytes[tag_end..]);
+    Some(patched)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Elements whose text is never shown to a reader.
+fn is_hidden(name: &str) -> bool {
+    matches!(name, "script" | "style" | "noscript" | "template" | "head" | "iframe" | "object" | "svg")
+}
+
+/// Elements that break the flow of text.
+fn is_block(name: &str) -> bool {
+    matches!(
+        name,
+        "p" | "div" | "br" | "li" | "ul" | "ol" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "tr" | "table"
+            | "blockquote" | "section" | "article" | "header" | "footer" | "pre" | "hr" | "figure"
+            | "figcaption" | "dd" | "dt" | "dl" | "aside" | "nav" | "main" | "address" | "caption"
+    )
+}
+
+/// Turns an HTML fragment into readable plain text: entities decoded, scripts
+/// and styles dropped, block elements on their own lines, whitespace collapsed.
+pub fn html_to_text(html: &str) -> String {
+    if !html.contains(['<', '&']) {
+        return collapse_whitespace(html);
+    }
+    let fragment = Html::parse_fragment(html);
+    let mut raw = String::with_capacity(html.len());
+    let mut stack = vec![(fragment.tree.root(), false)];
+    // Iterative walk: hostile markup can nest arbitrarily deep.
+    while let Some((node, leaving)) = stack.pop() {
+        match node.value() {
+            Node::Text(text) if !leaving => raw.push_str(text),
+            Node::Element(element) => {
+                let name = element.name();
+                if is_hidden(name) {
+                    continue;
+                }
+                let block = is_block(name);
+                let cell = matches!(name, "td" | "th");
+                if leaving {
+                    if block {
+                        raw.push('\n');
+                    } else if cell {
+                        raw.push(' ');
+                    }
+                    continue;
+                }
+                if block {
+                    raw.push('\n');
+                }
+                stack.push((node, true));
+                let children: Vec<_> = node.children().collect();
+                stack.extend(children.into_iter().rev().map(|c| (c, false)));
+            }
+            Node::Document | Node::Fragment if !leaving => {
+                let children: Vec<_> = node.children().collect();
+                stack.extend(children.into_iter().rev().map(|c| (c, false)));
+            }
+            _ => {}
+        }
+    }
+    collapse_whitespace(&raw)
+}
+
+/// Runs of spaces become one space; runs of line breaks become one newline.
+fn collapse_whitespace(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pending: Option<char> = None;
+    for c in text.chars() {
+        if c.is_whitespace() || c == '\u{a0}' {
+            let kind = if c == '\n' || c == '\r' { '\n' } else { ' ' };
+            pending = match pending {
+                Some('\n') => Some('\n'),
+                _ => Some(kind),
+            };
+        } else if c.is_control() {
+            continue;
+        } else {
+            if let Some(p) = pending.take() {
+                if !out.is_empty() {
+                    out.push(p);
+                }
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_becomes_text() {
+        let html = "<p>North&nbsp;Korea &amp; <b>Russia</b></p><script>alert(1)</script><style>p{}</style>\
+                    <ul><li>one</li><li>two</li></ul>Tail &lt;tag&gt;";
+        assert_eq!(html_to_text(html), "North Korea & Russia\none\ntwo\nTail <tag>");
+        assert_eq!(html_to_text("plain   text\n\n here"), "plain text\nhere");
+        assert_eq!(html_to_text("<table><tr><td>a</td><td>b</td></tr></table>"), "a b");
+        assert_eq!(html_to_text("<p>unclosed <i>tags <b>everywhere"), "unclosed tags everywhere");
+    }
+
+    #[test]
+    fn deeply_nested_html_does_not_overflow() {
+        let html = "<div>".repeat(3_000) + "deep" + &"</div>".repeat(3_000);
+        assert_eq!(html_to_text(&html), "deep");
+    }
+
+    #[test]
+    fn keys_fall_back_from_guid_to_link_to_hash() {
+        let rss = br#"<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
+            <item><guid>g-1</guid><title>With guid</title><link>http://x/1</link></item>
+            <item><title>Link only</title><link>http://x/2</link></item>
+            <item><title>Nothing</title><description>body</description></item>
+            </channel></rss>"#;
+        let a = parse_feed(rss, "http://x/feed").unwrap();
+        let b = parse_feed(rss, "http://x/feed").unwrap();
+        assert_eq!(a.items[0].key, "g-1");
+        assert_eq!(a.items[1].key, "http://x/2");
+        assert!(a.items[2].key.starts_with("sha256:"));
+        assert_eq!(a, b, "keys are stable across parses");
+    }
+
+    #[test]
+    fn rss_without_version_is_read() {
+        let rss = br#"<rss><channel><title>T</title><item><title>A</title><guid>a</guid></item></channel></rss>"#;
+        assert_eq!(parse_feed(rss, "x").unwrap().items.len(), 1);
+        let rss = br#"<rss version="2.01"><channel><title>T</title><item><title>A</title><guid>a</guid></item></channel></rss>"#;
+        assert_eq!(parse_feed(rss, "x").unwrap().items.len(), 1);
+    }
+
+    #[test]
+    fn errors_name_the_cause() {
+        let e = parse_feed(b"<html><body>hi</body></html>", "x").unwrap_err();
+        assert!(e.to_string().contains("HTML page"), "{e}");
+        let e = parse_feed(b"\x00\xff\xfe garbage", "x").unwrap_err();
+        assert!(e.to_string().starts_with("not a readable feed"), "{e}");
+        let e = parse_feed(b"<rss version=\"2.0\"><channel><item><title>x", "x").unwrap_err();
+        assert!(e.to_string().contains("not a readable feed"), "{e}");
+    }
+
+    #[test]
+    fn atom_and_json_feed() {
+        let atom = br#"<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>A</title><id>urn:a</id><updated>2024-10-13T20:00:00Z</updated>
+<entry><id>urn:e1</id><title type="html">EU &lt;b&gt;summit&lt;/b&gt;</title><updated>2024-10-13T20:00:00Z</updated>
+<link href="/e1"/><content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>Leaders <em>meet</em>.</p></div></content></entry></feed>"#;
+        let feed = parse_feed(atom, "https://example.org/atom.xml").unwrap();
+        let item = &feed.items[0];
+        assert_eq!(item.key, "urn:e1");
+        assert_eq!(item.content, "Leaders meet.");
+        assert_eq!(item.link.as_deref(), Some("https://example.org/e1"));
+        assert!(item.published.is_some());
+        let json = br#"{"version":"https://jsonfeed.org/version/1.1","title":"J","items":[{"id":"1","title":"Hi","content_html":"<p>x</p>"}]}"#;
+        assert_eq!(parse_feed(json, "x").unwrap().items[0].content, "x");
+    }
+}

@@ -1,0 +1,20 @@
+//! newswatch: a streaming news-feed monitor.
+//!
+//! The pipeline, stage by stage: [`config`] → [`daemon`] (scheduling) →
+//! [`fetch`] → [`feed`] (parse) → [`text`] and [`document`] (normalize) →
+//! [`store`] (dedup, state) → [`entities`] → [`rules`] → [`alerts`] →
+//! [`sinks`]. [`pipeline`] runs one poll of one feed through all of them.
+
+pub mod alerts;
+pub mod config;
+pub mod daemon;
+pub mod document;
+pub mod entities;
+pub mod feed;
+pub mod fetch;
+pub mod pipeline;
+pub mod rules;
+pub mod sinks;
+pub mod store;
+pub mod text;
+pub mod commands;

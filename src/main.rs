@@ -1,0 +1,200 @@
+//! The `newswatch` command line: parse arguments, call the library, map errors
+//! to exit codes (0 ok, 1 runtime failure, 2 bad usage or invalid config).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use newswatch::commands::{self, MatchOptions, TailOptions};
+use newswatch::config::{Config, ConfigError};
+
+#[derive(Parser)]
+#[command(name = "newswatch", version, about = "Watch news feeds and alert on what matters")]
+struct Cli {
+    /// Configuration file (default: $NEWSWATCH_CONFIG, then
+    /// $XDG_CONFIG_HOME/newswatch/newswatch.toml, then the built-in default)
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// More log output (-v debug, -vv trace); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only warnings and errors in the log output
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Log line format on stderr
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Auto,
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon in the foreground (SIGTERM/SIGINT stop it gracefully)
+    Run,
+    /// Poll every feed once, deliver alerts, exit
+    Once,
+    /// Validate the configuration, rules and entities; print a summary
+    Check,
+    /// Dry run: show which rules fire on a feed, a file or an article, and why
+    Match {
+        /// Feed URL, feed file, plain-text article file, or - for an article on stdin
+        source: Option<String>,
+        /// Try this query instead of the configured rules
+        #[arg(long, value_name = "QUERY")]
+        rule: Option<String>,
+        /// Replay items stored in the state over this window (e.g. 7d)
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        since: Option<std::time::Duration>,
+        /// One JSON object per matching item
+        #[arg(long)]
+        json: bool,
+        /// Also list items no rule matched
+        #[arg(long)]
+        all: bool,
+    },
+    /// Pretty-print the alert log
+    Tail {
+        /// Keep printing new alerts as they arrive (follows rotation)
+        #[arg(short, long)]
+        follow: bool,
+        /// Only alerts of this rule (repeatable)
+        #[arg(long)]
+        rule: Vec<String>,
+        /// Only alerts at or above this severity
+        #[arg(long, value_parser = parse_severity)]
+        severity: Option<newswatch::config::Severity>,
+        /// Only alerts raised within this window (e.g. 24h)
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        since: Option<std::time::Duration>,
+        /// Pass the JSON lines through unchanged (for jq)
+        #[arg(long)]
+        json: bool,
+        /// Lines of history to show before following (default: all)
+        #[arg(short = 'n', long)]
+        lines: Option<usize>,
+    },
+}
+
+fn parse_severity(s: &str) -> Result<newswatch::config::Severity, String> {
+    newswatch::config::Severity::parse(s).ok_or_else(|| "expected info, low, medium, high or critical".to_string())
+}
+
+fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (cli.quiet, cli.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "newswatch=debug,info",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let json = match cli.log_format {
+        LogFormat::Json => true,
+        LogFormat::Human => false,
+        // Under systemd (no TTY) the journal adds its own timestamps; keep lines readable anyway.
+        LogFormat::Auto => false,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config, ExitCode> {
+    match Config::load(cli.config.as_deref()) {
+        Ok(config) => {
+            for warning in &config.warnings {
+                tracing::warn!("{warning}");
+            }
+            Ok(config)
+        }
+        Err(e @ ConfigError::Invalid(_)) => {
+            eprintln!("{e}");
+            Err(ExitCode::from(2))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime can be built on any supported platform")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let config = match load_config(&cli) {
+        Ok(c) => Arc::new(c),
+        Err(code) => return code,
+    };
+    let result = match cli.command {
+        Command::Check => {
+            print!("{}", commands::check_summary(&config));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run => runtime().block_on(newswatch::daemon::run(config)).map(|()| ExitCode::SUCCESS),
+        Command::Once => runtime().block_on(commands::once(config)),
+        Command::Match {
+            source,
+            rule,
+            since,
+            json,
+            all,
+        } => runtime().block_on(commands::match_command(
+            config,
+            MatchOptions {
+                source,
+                rule,
+                since,
+                json,
+                all,
+            },
+        )),
+        Command::Tail {
+            follow,
+            rule,
+            severity,
+            since,
+            json,
+            lines,
+        } => commands::tail(
+            &config,
+            TailOptions {
+                follow,
+                rules: rule,
+                severity,
+                since,
+                json,
+                lines,
+            },
+        ),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,672 @@
+//! Lexer and parser for the rule query language.
+//!
+//! Grammar (precedence from loosest to tightest: OR, AND, NOT, NEAR):
+//!
+//! ```text
+//! query    = or_expr EOF
+//! or_expr  = and_expr { "OR" and_expr }
+//! and_expr = unary { [ "AND" ] unary }          (adjacency means AND)
+//! unary    = "NOT" unary | near
+//! near     = primary { ( "NEAR" | "NEAR/" n ) primary }
+//! primary  = "(" or_expr ")" | scope | atom
+//! scope    = ( "title:" | "summary:" | "content:" ) primary
+//! atom     = word | word "*" | '"' phrase '"' | "/" regex "/"
+//!          | "entity:" ( word | '"' phrase '"' ) | "kind:" name [ ">=" n ]
+//! ```
+//!
+//! The parser resolves nothing outside the query itself: entity names and
+//! kinds are checked by the compiler against the gazetteer. Every error carries
+//! the byte span of the offending token so the caller can point a caret at it.
+
+use std::ops::Range;
+
+use crate::document::{ALL_FIELDS, Field, FieldMask};
+use crate::text::fold_words;
+
+/// Default distance of a bare `NEAR`.
+pub const DEFAULT_NEAR: u32 = 10;
+pub const MAX_NEAR: u32 = 1000;
+const MAX_DEPTH: usize = 64;
+
+/// A parse or compile error, located in the query string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub span: Range<usize>,
+    pub message: String,
+}
+
+impl SyntaxError {
+    fn new(span: Range<usize>, message: impl Into<String>) -> SyntaxError {
+        SyntaxError {
+            span,
+            message: message.into(),
+        }
+    }
+}
+
+/// The parsed form of a query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// One or more consecutive folded words; `prefix` makes the last one a prefix.
+    Text {
+        words: Vec<String>,
+        prefix: bool,
+        fields: FieldMask,
+        span: Range<usize>,
+    },
+    /// A regular expression over the folded text of the allowed fields.
+    Regex {
+        pattern: String,
+        fields: FieldMask,
+        span: Range<usize>,
+    },
+    /// Any mention of a named entity (resolved by the compiler).
+    Entity {
+        name: String,
+        fields: FieldMask,
+        span: Range<usize>,
+    },
+    /// At least `min` distinct entities of a kind.
+    Kind {
+        kind: String,
+        min: u32,
+        fields: FieldMask,
+        span: Range<usize>,
+    },
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Not(Box<Expr>),
+    Near(Box<Expr>, Box<Expr>, u32),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    LParen,
+    RParen,
+    And,
+    Or,
+    Not,
+    Near(u32),
+    Word(String),
+    Phrase(String),
+    Regex(String),
+    /// `title:`, `entity:` and friends.
+    Scope(String),
+    /// `>=` after a kind.
+    AtLeast,
+    Star,
+}
+
+fn describe(tok: &Tok) -> String {
+    match tok {
+        Tok::LParen => "'('".into(),
+        Tok::RParen => "')'".into(),
+        Tok::And => "AND".into(),
+        Tok::Or => "OR".into(),
+        Tok::Not => "NOT".into(),
+        Tok::Near(_) => "NEAR".into(),
+        Tok::Word(w) => format!("word {w:?}"),
+        Tok::Phrase(p) => format!("phrase \"{p}\""),
+        Tok::Regex(r) => format!("regex /{r}/"),
+        Tok::Scope(s) => format!("{s}:"),
+        Tok::AtLeast => "'>='".into(),
+        Tok::Star => "'*'".into(),
+    }
+}
+
+fn is_word_byte(c: char) -> bool {
+    !c.is_whitespace() && !matches!(c, '(' | ')' | '"' | ':' | '*' | '>')
+}
+
+fn lex(src: &str) -> Result<Vec<(Tok, Range<usize>)>, SyntaxError> {
+    let mut out = Vec::new();
+    let mut chars = src.char_indices().peekable();
+    while let Some(&(start, c)) = chars.peek() {
+        match c {
+            c if c.is_whitespace() => {
+                chars.next();
+            }
+            '(' | ')' | '*' => {
+                chars.next();
+                let tok = match c {
+                    '(' => Tok::LParen,
+                    ')' => Tok::RParen,
+                    _ => Tok::Star,
+                };
+                out.push((tok, start..start + 1));
+            }
+            '>' => {
+                chars.next();
+                if chars.next_if(|&(_, c)| c == '=').is_none() {
+                    return Err(SyntaxError::new(start..start + 1, "expected '>=' (at least)"));
+                }
+                out.push((Tok::AtLeast, start..start + 2));
+            }
+            '"' => {
+                chars.next();
+                let body_start = start + 1;
+                let end = loop {
+                    match chars.next() {
+                        Some((i, '"')) => break i,
+                        Some(_) => {}
+                        None => {
+                            return Err(SyntaxError::new(
+                                start..start + 1,
+                                "unterminated phrase: this quote is never closed",
+                            ));
+                        }
+                    }
+                };
+                out.push((Tok::Phrase(src[body_start..end].to_string()), start..end + 1));
+            }
+            '/' => {
+                chars.next();
+                let mut pattern = String::new();
+                let end = loop {
+                    match chars.next() {
+                        Some((i, '/')) => break i,
+                        Some((_, '\\')) => match chars.next() {
+                            Some((_, '/')) => pattern.push('/'),
+                            Some((_, c)) => {
+                                pattern.push('\\');
+                                pattern.push(c);
+                            }
+                            None => pattern.push('\\'),
+                        },
+                        Some((_, c)) => pattern.push(c),
+                        None => {
+                            return Err(SyntaxError::new(
+                                start..start + 1,
+                                "unterminated regex: expected a closing '/'",
+                            ));
+                        }
+                    }
+                };
+                out.push((Tok::Regex(pattern), start..end + 1));
+            }
+            ':' => {
+                return Err(SyntaxError::new(
+                    start..start + 1,
+                    "unexpected ':': a field scope is written title:, summary:, content:, entity: or kind:",
+                ));
+            }
+            _ => {
+                let mut end = src.len();
+                while let Some(&(i, c)) = chars.peek() {
+                    if !is_word_byte(c) {
+                        end = i;
+                        break;
+                    }
+                    chars.next();
+                }
+                let word = &src[start..end];
+                if chars.next_if(|&(_, c)| c == ':').is_some() {
+                    out.push((Tok::Scope(word.to_string()), start..end + 1));
+                    continue;
+                }
+                let tok = match word {
+                    "AND" => Tok::And,
+                    "OR" => Tok::Or,
+                    "NOT" => Tok::Not,
+                    "NEAR" => Tok::Near(DEFAULT_NEAR),
+                    w if w.starts_with("NEAR/") => {
+                        let n = &w[5..];
+                        match n.parse::<u32>() {
+                            Ok(n) if (1..=MAX_NEAR).contains(&n) => Tok::Near(n),
+                            _ => {
+                                return Err(SyntaxError::new(
+                                    start..end,
+                                    format!("NEAR needs a distance between 1 and {MAX_NEAR}, as in NEAR/5"),
+                                ));
+                            }
+                        }
+                    }
+                    w => Tok::Word(w.to_string()),
+                };
+                out.push((tok, start..end));
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct Parser {
+    toks: Vec<(Tok, Range<usize>)>,
+    pos: usize,
+    end: usize,
+    depth: usize,
+}
+
+/// Parses a query into an [`Expr`].
+pub fn parse(src: &str) -> Result<Expr, SyntaxError> {
+    let toks = lex(src)?;
+    if toks.is_empty() {
+        return Err(SyntaxError::new(0..src.len().max(1), "empty query: expected a term"));
+    }
+    let mut parser = Parser {
+        toks,
+        pos: 0,
+        end: src.len(),
+        depth: 0,
+    };
+    let expr = parser.or_expr(ALL_FIELDS)?;
+    if let Some((tok, span)) = parser.peek() {
+        let message = if *tok == Tok::RParen {
+            "unbalanced parenthesis: nothing to close here".to_string()
+        } else {
+            format!("expected AND, OR or the end of the query, found {}", describe(tok))
+        };
+        return Err(SyntaxError::new(span.clone(), message));
+    }
+    if !needs_presence(&expr) {
+        return Err(SyntaxError::new(
+            0..src.len(),
+            "this query matches items that lack something, so it would fire on almost every item: \
+             it needs at least one term that must be present",
+        ));
+    }
+    Ok(expr)
+}
+
+/// Whether the expression can only be true if some positive atom occurs.
+fn needs_presence(expr: &Expr) -> bool {
+    match expr {
+        Expr::Text { .. } | Expr::Regex { .. } | Expr::Entity { .. } | Expr::Kind { .. } => true,
+        Expr::Near(..) => true,
+        Expr::And(children) => children.iter().any(needs_presence),
+        Expr::Or(children) => children.iter().all(needs_presence),
+        Expr::Not(_) => false,
+    }
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&(Tok, Range<usize>)> {
+        self.toks.get(self.pos)
+    }
+
+    fn next(&mut self) -> Option<(Tok, Range<usize>)> {
+        let tok = self.toks.get(self.pos).cloned();
+        self.pos += 1;
+        tok
+    }
+
+    fn eof_span(&self) -> Range<usize> {
+        self.end..self.end + 1
+    }
+
+    fn after(&self, what: &str) -> SyntaxError {
+        match self.peek() {
+            Some((tok, span)) => {
+                SyntaxError::new(span.clone(), format!("expected a term after {what}, found {}", describe(tok)))
+            }
+            None => SyntaxError::new(self.eof_span(), format!("expected a term after {what}")),
+        }
+    }
+
+    fn starts_unary(&self) -> bool {
+        matches!(
+            self.peek(),
+            Some((
+                Tok::LParen | Tok::Not | Tok::Word(_) | Tok::Phrase(_) | Tok::Regex(_) | Tok::Scope(_),
+                _
+            ))
+        )
+    }
+
+    fn or_expr(&mut self, fields: FieldMask) -> Result<Expr, SyntaxError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            let span = self.peek().map_or(self.eof_span(), |(_, s)| s.clone());
+            return Err(SyntaxError::new(span, format!("query nests deeper than {MAX_DEPTH} levels")));
+        }
+        let mut alternatives = vec![self.and_expr(fields)?];
+        while let Some((Tok::Or, _)) = self.peek() {
+            self.pos += 1;
+            if !self.starts_unary() {
+                return Err(self.after("OR"));
+            }
+            alternatives.push(self.and_expr(fields)?);
+        }
+        self.depth -= 1;
+        Ok(if alternatives.len() == 1 {
+            alternatives.pop().expect("one alternative is present")
+        } else {
+            Expr::Or(alternatives)
+        })
+    }
+
+    fn and_expr(&mut self, fields: FieldMask) -> Result<Expr, SyntaxError> {
+        let mut all = vec![self.unary(fields)?];
+        loop {
+            match self.peek() {
+                Some((Tok::And, _)) => {
+                    self.pos += 1;
+                    if !self.starts_unary() {
+                        return Err(self.after("AND"));
+                    }
+                }
+                _ if self.starts_unary() => {}
+                _ => break,
+            }
+            all.push(self.unary(fields)?);
+        }
+        Ok(if all.len() == 1 {
+            all.pop().expect("one operand is present")
+        } else {
+            Expr::And(all)
+        })
+    }
+
+    fn unary(&mut self, fields: FieldMask) -> Result<Expr, SyntaxError> {
+        // Iterative, so a long run of NOTs cannot exhaust the stack; pairs cancel.
+        let mut negations = 0usize;
+        while let Some((Tok::Not, _)) = self.peek() {
+            self.pos += 1;
+            negations += 1;
+            if !self.starts_unary() {
+                return Err(self.after("NOT"));
+            }
+        }
+        let expr = self.near(fields)?;
+        Ok(if negations % 2 == 1 {
+            Expr::Not(Box::new(expr))
+        } else {
+            expr
+        })
+    }
+
+    fn near(&mut self, fields: FieldMask) -> Result<Expr, SyntaxError> {
+        let left_span = self.peek().map(|(_, s)| s.clone());
+        let mut left = self.primary(fields)?;
+        while let Some((Tok::Near(distance), near_span)) = self.peek().cloned() {
+            self.pos += 1;
+            if matches!(self.peek(), Some((Tok::Not, _))) || contains_only_negation(&left) {
+                let span = left_span.clone().unwrap_or(near_span);
+                return Err(SyntaxError::new(
+                    span,
+                    "NEAR needs terms that occur in the text on both sides; move NOT outside the NEAR",
+                ));
+            }
+            if !self.starts_unary() {
+                return Err(self.after("NEAR"));
+            }
+            let right = self.primary(fields)?;
+            if contains_only_negation(&right) {
+                return Err(SyntaxError::new(
+                    near_span,
+                    "NEAR needs terms that occur in the text on both sides; move NOT outside the NEAR",
+                ));
+            }
+            left = Expr::Near(Box::new(left), Box::new(right), distance);
+        }
+        Ok(left)
+    }
+
+    fn primary(&mut self, fields: FieldMask) -> Result<Expr, SyntaxError> {
+        let Some((tok, span)) = self.next() else {
+            return Err(SyntaxError::new(self.eof_span(), "expected a term"));
+        };
+        match tok {
+            Tok::LParen => {
+                if matches!(self.peek(), Some((Tok::RParen, _))) {
+                    return Err(SyntaxError::new(span, "empty parentheses: expected a term inside"));
+                }
+                let inner = self.or_expr(fields)?;
+                match self.next() {
+                    Some((Tok::RParen, _)) => Ok(inner),
+                    _ => Err(SyntaxError::new(span, "unbalanced parenthesis opened here: expected ')'")),
+                }
+            }
+            Tok::Scope(scope) => self.scoped(&scope, span, fields),
+            Tok::Word(word) => {
+                let prefix = self.take_star(&span)?;
+                text_expr(&word, prefix, fields, span)
+            }
+            Tok::Phrase(phrase) => {
+                let prefix = self.take_star(&span)?;
+                text_expr(&phrase, prefix, fields, span)
+            }
+            Tok::Regex(pattern) => {
+                if let Err(e) = regex::Regex::new(&pattern) {
+                    let detail = e.to_string();
+                    let last = detail.lines().last().unwrap_or("invalid").trim().to_string();
+                    return Err(SyntaxError::new(span, format!("invalid regex: {last}")));
+                }
+                Ok(Expr::Regex {
+                    pattern,
+                    fields,
+                    span,
+                })
+            }
+            Tok::RParen => Err(SyntaxError::new(span, "unbalanced parenthesis: nothing to close here")),
+            Tok::Star => Err(SyntaxError::new(span, "'*' must follow a word, as in deploy*")),
+            other => Err(SyntaxError::new(span, format!("expected a term, found {}", describe(&other)))),
+        }
+    }
+
+    /// Consumes a `*` written right after a word or phrase.
+    fn take_star(&mut self, word_span: &Range<usize>) -> Result<bool, SyntaxError> {
+        match self.peek() {
+            Some((Tok::Star, star)) if star.start == word_span.end => {
+                self.pos += 1;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn scoped(&mut self, scope: &str, span: Range<usize>, fields: FieldMask) -> Result<Expr, SyntaxError> {
+        if let Some(field) = Field::from_name(scope) {
+            if fields != ALL_FIELDS && fields != field.bit() {
+                return Err(SyntaxError::new(
+                    span,
+                    format!("{scope}: inside another field scope can never match"),
+                ));
+            }
+            if !self.starts_unary() || matches!(self.peek(), Some((Tok::Not, _))) {
+                return Err(self.after(&format!("{scope}:")));
+            }
+            return self.primary(field.bit());
+        }
+        match scope {
+            "entity" => match self.next() {
+                Some((Tok::Word(name) | Tok::Phrase(name), name_span)) => Ok(Expr::Entity {
+                    name,
+                    fields,
+                    span: span.start..name_span.end,
+                }),
+                _ => Err(SyntaxError::new(
+                    span,
+                    "entity: needs a name, as in entity:\"North Korea\"",
+                )),
+            },
+            "kind" => {
+                let Some((Tok::Word(kind), kind_span)) = self.next() else {
+                    return Err(SyntaxError::new(span, "kind: needs a kind, as in kind:country or kind:country>=2"));
+                };
+                let mut end = kind_span.end;
+                let mut min = 1;
+                if let Some((Tok::AtLeast, _)) = self.peek() {
+                    self.pos += 1;
+                    match self.next() {
+                        Some((Tok::Word(n), n_span)) => {
+                            end = n_span.end;
+                            min = match n.parse::<u32>() {
+                                Ok(n) if (1..=100).contains(&n) => n,
+                                _ => {
+                                    return Err(SyntaxError::new(
+                                        n_span,
+                                        "kind:K>=N needs N between 1 and 100",
+                                    ));
+                                }
+                            };
+                        }
+                        _ => {
+                            return Err(SyntaxError::new(kind_span.end..kind_span.end + 2, "expected a number after '>='"));
+                        }
+                    }
+                }
+                Ok(Expr::Kind {
+                    kind,
+                    min,
+                    fields,
+                    span: kind_span.start.min(span.start)..end,
+                })
+            }
+            other => {
+                let hint = crate::entities::did_you_mean(
+                    other,
+                    ["title", "summary", "content", "entity", "kind"].into_iter(),
+                )
+                .map(|s| format!(" — did you mean {s}:?"))
+                .unwrap_or_default();
+                Err(SyntaxError::new(
+                    span,
+                    format!("unknown field \"{other}:\"{hint} (fields are title:, summary:, content:, entity:, kind:)"),
+                ))
+            }
+        }
+    }
+}
+
+fn contains_only_negation(expr: &Expr) -> bool {
+    matches!(expr, Expr::Not(_))
+}
+
+fn text_expr(raw: &str, prefix: bool, fields: FieldMask, span: Range<usize>) -> Result<Expr, SyntaxError> {
+    let words = fold_words(raw);
+    if words.is_empty() {
+        return Err(SyntaxError::new(span, format!("{raw:?} has no letters or digits to match")));
+    }
+    if prefix && words.last().is_some_and(|w| w.chars().count() < 2) {
+        return Err(SyntaxError::new(span, "a prefix needs at least 2 letters before '*'"));
+    }
+    Ok(Expr::Text {
+        words,
+        prefix,
+        fields,
+        span,
+    })
+}
+
+impl Expr {
+    /// A short label for explanations: `troops`, `deploy*`, `"armed forces"`.
+    pub fn label(&self) -> String {
+        let scope = |fields: FieldMask| -> String {
+            Field::ALL
+                .into_iter()
+                .find(|f| fields == f.bit())
+                .map(|f| format!("{}:", f.name()))
+                .unwrap_or_default()
+        };
+        match self {
+            Expr::Text {
+                words,
+                prefix,
+                fields,
+                ..
+            } => {
+                let star = if *prefix { "*" } else { "" };
+                if words.len() == 1 {
+                    format!("{}{}{star}", scope(*fields), words[0])
+                } else {
+                    format!("{}\"{}\"{star}", scope(*fields), words.join(" "))
+                }
+            }
+            Expr::Regex {
+                pattern, fields, ..
+            } => format!("{}/{pattern}/", scope(*fields)),
+            Expr::Entity { name, fields, .. } => format!("{}entity:\"{name}\"", scope(*fields)),
+            Expr::Kind {
+                kind, min, fields, ..
+            } => {
+                if *min > 1 {
+                    format!("{}kind:{kind}>={min}", scope(*fields))
+                } else {
+                    format!("{}kind:{kind}", scope(*fields))
+                }
+            }
+            Expr::And(_) | Expr::Or(_) | Expr::Not(_) | Expr::Near(..) => String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(src: &str) -> (String, String) {
+        let e = parse(src).unwrap_err();
+        let at = src.get(e.span.clone()).unwrap_or("<end>").to_string();
+        (e.message, at)
+    }
+
+    fn words(e: &Expr) -> String {
+        match e {
+            Expr::Text { .. } | Expr::Regex { .. } | Expr::Entity { .. } | Expr::Kind { .. } => e.label(),
+            Expr::And(c) => format!("AND({})", c.iter().map(words).collect::<Vec<_>>().join(",")),
+            Expr::Or(c) => format!("OR({})", c.iter().map(words).collect::<Vec<_>>().join(",")),
+            Expr::Not(c) => format!("NOT({})", words(c)),
+            Expr::Near(a, b, n) => format!("NEAR{n}({},{})", words(a), words(b)),
+        }
+    }
+
+    #[test]
+    fn precedence_not_and_or_near() {
+        let e = parse("a b OR NOT c AND d").unwrap();
+        assert_eq!(words(&e), "OR(AND(a,b),AND(NOT(c),d))");
+        let e = parse("NOT a NEAR/3 b").unwrap_err();
+        assert!(e.message.contains("at least one term"), "{e:?}");
+        let e = parse("x AND NOT a NEAR/3 b").unwrap();
+        assert_eq!(words(&e), "AND(x,NOT(NEAR3(a,b)))");
+        let e = parse(r#"(troops OR soldiers) NEAR/12 deploy* AND kind:country>=2"#).unwrap();
+        assert_eq!(words(&e), "AND(NEAR12(OR(troops,soldiers),deploy*),kind:country>=2)");
+    }
+
+    #[test]
+    fn atoms_parse() {
+        let e = parse(r#"title:"EU summit" entity:"North Korea" content:(a OR bo*) /\d+ troops/ kind:org"#).unwrap();
+        assert_eq!(
+            words(&e),
+            r#"AND(title:"eu summit",entity:"North Korea",OR(content:a,content:bo*),/\d+ troops/,kind:org)"#
+        );
+        // Words with inner punctuation become phrases of their tokens.
+        assert_eq!(words(&parse("U.S. Moscow-Pyongyang").unwrap()), r#"AND("u s","moscow pyongyang")"#);
+        assert_eq!(words(&parse("Sélestat NEAR x").unwrap()), "NEAR10(selestat,x)");
+    }
+
+    #[test]
+    fn located_errors() {
+        assert_eq!(err("troops AND NOT"), ("expected a term after NOT".into(), "<end>".into()));
+        assert_eq!(
+            err("(troops OR soldiers"),
+            ("unbalanced parenthesis opened here: expected ')'".into(), "(".into())
+        );
+        assert_eq!(
+            err("troops NEAR/0 deploy"),
+            ("NEAR needs a distance between 1 and 1000, as in NEAR/5".into(), "NEAR/0".into())
+        );
+        assert_eq!(err("a NEAR/5000 b").1, "NEAR/5000");
+        assert_eq!(err("troops)").0, "unbalanced parenthesis: nothing to close here");
+        assert_eq!(err("\"open phrase").0, "unterminated phrase: this quote is never closed");
+        assert_eq!(err("a OR").0, "expected a term after OR");
+        assert!(err("a AND )").0.starts_with("expected a term after AND, found ')'"));
+        assert_eq!(err("/(unclosed/").1, "/(unclosed/");
+        assert!(err("/(unclosed/").0.starts_with("invalid regex"));
+        assert!(err("titel:x").0.contains("did you mean title:?"));
+        assert_eq!(err("a*").0.as_str(), "a prefix needs at least 2 letters before '*'");
+        assert_eq!(err("  ").0, "empty query: expected a term");
+        assert!(err("NOT fisheries").0.contains("almost every item"));
+        assert_eq!(err("kind:country>=0").1, "0");
+        assert!(err("title:summary:x").0.contains("never match"));
+        assert_eq!(err("a NEAR NOT b").0, "NEAR needs terms that occur in the text on both sides; move NOT outside the NEAR");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let src = format!("{}a{}", "(".repeat(10_000), ")".repeat(10_000));
+        assert!(err(&src).0.contains("nests deeper"));
+        let src = "NOT ".repeat(10_000) + "a";
+        let _ = parse(&src);
+    }
+}

@@ -1,0 +1,121 @@
+//! Sinks: where delivered alerts go.
+//!
+//! The JSONL log is the record and always on; desktop notifications and the
+//! stdout copy are conveniences whose failures are logged and never stop
+//! delivery. [`deliver_pending`] moves alerts from the state's pending list
+//! into the sinks with exactly-once semantics for the log: write and flush the
+//! line, then mark it delivered; on start-up, ids already at the end of the
+//! log are not written again.
+
+pub mod desktop;
+pub mod jsonl;
+
+use std::io::Write;
+
+use tracing::{error, warn};
+
+use crate::alerts::Alert;
+use crate::config::Severity;
+use crate::store::{Store, StoreError};
+use crate::text::sanitize_terminal;
+
+pub use desktop::DesktopSink;
+pub use jsonl::JsonlSink;
+
+/// Why delivery stopped before the pending list was empty.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot write the alert log {path}: {cause}")]
+    Log { path: String, cause: std::io::Error },
+}
+
+/// The configured sinks.
+pub struct Sinks {
+    pub log: JsonlSink,
+    pub desktop: Option<DesktopSink>,
+    pub stdout: bool,
+    pub min_severity: Severity,
+}
+
+/// What one delivery round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    pub written: usize,
+    /// Pending alerts found already in the log (a crash between write and mark).
+    pub already_logged: usize,
+}
+
+/// Delivers every pending alert. `store` is locked only around each SQL call.
+pub async fn deliver_pending(store: &std::sync::Mutex<Store>, sinks: &mut Sinks) -> Result<Delivered, DeliveryError> {
+    let mut report = Delivered::default();
+    loop {
+        let batch = lock(store).pending_alerts(256)?;
+        if batch.is_empty() {
+            return Ok(report);
+        }
+        for pending in batch {
+            let now = chrono::Utc::now().timestamp();
+            if sinks.log.contains(&pending.id) {
+                lock(store).mark_delivered(&pending.id, now)?;
+                report.already_logged += 1;
+                continue;
+            }
+            sinks.log.append(&pending.id, &pending.json).map_err(|cause| DeliveryError::Log {
+                path: sinks.log.path().display().to_string(),
+                cause,
+            })?;
+            lock(store).mark_delivered(&pending.id, now)?;
+            report.written += 1;
+
+            if sinks.stdout {
+                let mut out = std::io::stdout().lock();
+                if let Err(e) = writeln!(out, "{}", pending.json).and_then(|()| out.flush()) {
+                    warn!(cause = %e, "cannot write alert to stdout");
+                }
+            }
+            if let Some(desktop) = sinks.desktop.as_mut() {
+                match serde_json::from_str::<Alert>(&pending.json) {
+                    Ok(alert) if !alert.shadow && alert.severity >= sinks.min_severity => {
+                        desktop.notify(&alert).await;
+                    }
+                    Ok(_) => {}
+                    Err(e) => error!(id = %pending.id, cause = %e, "stored alert is not valid alert JSON"),
+                }
+            }
+        }
+    }
+}
+
+/// Locks the store; a poisoned lock still holds a usable connection, because
+/// every store method leaves SQLite consistent even if a caller panicked.
+pub fn lock(store: &std::sync::Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
+    store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One alert as a line for humans: time, severity, rule, item title, feed, link.
+pub fn pretty_line(alert: &Alert, color: bool) -> String {
+    let (on, off) = if color {
+        let code = match alert.severity {
+            Severity::Critical => "1;31",
+            Severity::High => "31",
+            Severity::Medium => "33",
+            Severity::Low => "36",
+            Severity::Info => "2",
+        };
+        (format!("\x1b[{code}m"), "\x1b[0m")
+    } else {
+        (String::new(), "")
+    };
+    let feed = alert.item.feed.name.as_deref().unwrap_or(&alert.item.feed.url);
+    format!(
+        "{} {on}{:<8}{off} {:<20} {} — {}  {}",
+        sanitize_terminal(&alert.ts),
+        alert.severity.as_str(),
+        sanitize_terminal(&alert.rule),
+        sanitize_terminal(&alert.item.title),
+        sanitize_terminal(feed),
+        sanitize_terminal(alert.item.link.as_deref().unwrap_or("")),
+    )
+}

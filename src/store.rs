@@ -1,0 +1,488 @@
+//! The state: one SQLite file (WAL) holding feeds, seen items, item history
+//! and alerts.
+//!
+//! The store's central promise is atomic ingest: the items of a fetch are
+//! marked seen in the *same* transaction that records the alerts they raised
+//! as pending, so a crash can neither lose an alert nor raise it twice.
+//! Delivery later marks alerts delivered. The schema is versioned with
+//! `PRAGMA user_version` and migrated forward on open. This module knows SQL
+//! and nothing about HTTP, rules or sinks.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::fetch::Validators;
+
+/// Why the state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("state database {path}: {source}")]
+pub struct StoreError {
+    pub path: String,
+    #[source]
+    pub source: rusqlite::Error,
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Schema migrations; index + 1 is the schema version they produce.
+const MIGRATIONS: &[&str] = &[
+    // 1: feeds, seen items, item history, alerts.
+    "CREATE TABLE feeds (
+        url TEXT PRIMARY KEY,
+        etag TEXT,
+        last_modified TEXT,
+        last_attempt INTEGER,
+        last_success INTEGER,
+        first_success INTEGER,
+        last_status INTEGER,
+        last_error TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        items_seen INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE seen_items (
+        feed_url TEXT NOT NULL,
+        item_key TEXT NOT NULL,
+        first_seen INTEGER NOT NULL,
+        PRIMARY KEY (feed_url, item_key)
+    ) WITHOUT ROWID;
+    CREATE TABLE items (
+        feed_url TEXT NOT NULL,
+        item_key TEXT NOT NULL,
+        title TEXT NOT NULL,
+        link TEXT,
+        published INTEGER,
+        summary TEXT NOT NULL,
+        content TEXT NOT NULL,
+        stored_at INTEGER NOT NULL,
+        PRIMARY KEY (feed_url, item_key)
+    );
+    CREATE INDEX items_stored_at ON items (stored_at);
+    CREATE TABLE alerts (
+        id TEXT PRIMARY KEY,
+        rule TEXT NOT NULL,
+        story TEXT NOT NULL,
+        feed_url TEXT NOT NULL,
+        item_key TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        delivered INTEGER,
+        json TEXT NOT NULL
+    );
+    CREATE INDEX alerts_pending ON alerts (created) WHERE delivered IS NULL;
+    CREATE INDEX alerts_rule_story ON alerts (rule, story, created);",
+];
+
+/// What the state remembers about one feed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeedState {
+    pub url: String,
+    pub validators: Validators,
+    pub last_attempt: Option<i64>,
+    pub last_success: Option<i64>,
+    pub first_success: Option<i64>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: u32,
+    pub items_seen: u64,
+}
+
+/// An item to remember as seen (and keep for replay).
+#[derive(Debug, Clone)]
+pub struct SeenItem<'a> {
+    pub key: &'a str,
+    pub title: &'a str,
+    pub link: Option<&'a str>,
+    pub published: Option<i64>,
+    pub summary: &'a str,
+    pub content: &'a str,
+}
+
+/// An alert recorded as pending delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingAlert {
+    pub id: String,
+    pub rule: String,
+    pub story: String,
+    pub item_key: String,
+    pub created_ms: i64,
+    /// The exact JSON line (without newline) that will be written to the log.
+    pub json: String,
+}
+
+/// An item kept for replay.
+#[derive(Debug, Clone)]
+pub struct StoredItem {
+    pub feed_url: String,
+    pub key: String,
+    pub title: String,
+    pub link: Option<String>,
+    pub published: Option<i64>,
+    pub summary: String,
+    pub content: String,
+}
+
+/// The open state database.
+pub struct Store {
+    conn: Connection,
+    path: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the state at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        let name = path.display().to_string();
+        let wrap = |source| StoreError {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    wrap(rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::new(
+                        e.kind(),
+                        format!("cannot create directory {}: {e}", dir.display()),
+                    ))))
+                })?;
+            }
+        }
+        let conn = Connection::open(path).map_err(wrap)?;
+        let mut store = Store { conn, path: name };
+        store.init().map_err(wrap)?;
+        Ok(store)
+    }
+
+    fn init(&mut self) -> rusqlite::Result<()> {
+        self.conn.busy_timeout(Duration::from_secs(10))?;
+        self.conn.pragma_update(None, "journal_mode", "WAL")?;
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        let version: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version < 0 || version as usize > MIGRATIONS.len() {
+            return Err(rusqlite::Error::ToSqlConversionFailure(
+                format!(
+                    "schema version {version} is newer than this newswatch understands ({}); upgrade newswatch",
+                    MIGRATIONS.len()
+                )
+                .into(),
+            ));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    fn wrap(&self, source: rusqlite::Error) -> StoreError {
+        StoreError {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// The state of one feed, if it was ever fetched.
+    pub fn feed_state(&self, url: &str) -> Result<Option<FeedState>> {
+        self.conn
+            .query_row(
+                "SELECT url, etag, last_modified, last_attempt, last_success, first_success, last_status,
+                        last_error, consecutive_failures, items_seen FROM feeds WHERE url = ?1",
+                [url],
+                feed_row,
+            )
+            .optional()
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Every feed in the state.
+    pub fn feed_states(&self) -> Result<Vec<FeedState>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT url, etag, last_modified, last_attempt, last_success, first_success, last_status,
+                        last_error, consecutive_failures, items_seen FROM feeds ORDER BY url",
+            )
+            .map_err(|e| self.wrap(e))?;
+        let rows = stmt.query_map([], feed_row).map_err(|e| self.wrap(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.wrap(e))
+    }
+
+    /// Records a failed attempt.
+    pub fn record_failure(&self, url: &str, status: Option<u16>, error: &str, now: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO feeds (url, last_attempt, last_status, last_error, consecutive_failures)
+                 VALUES (?1, ?2, ?3, ?4, 1)
+                 ON CONFLICT (url) DO UPDATE SET last_attempt = ?2, last_status = ?3, last_error = ?4,
+                    consecutive_failures = consecutive_failures + 1",
+                params![url, now, status, error],
+            )
+            .map(drop)
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Records a 304 Not Modified.
+    pub fn record_not_modified(&self, url: &str, now: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE feeds SET last_attempt = ?2, last_success = ?2, last_status = 304, last_error = NULL,
+                    consecutive_failures = 0 WHERE url = ?1",
+                params![url, now],
+            )
+            .map(drop)
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Which of `keys` this feed has not seen yet.
+    pub fn unseen<'k>(&self, url: &str, keys: impl IntoIterator<Item = &'k str>) -> Result<HashSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM seen_items WHERE feed_url = ?1 AND item_key = ?2")
+            .map_err(|e| self.wrap(e))?;
+        let mut out = HashSet::new();
+        for key in keys {
+            let seen = stmt.exists(params![url, key]).map_err(|e| self.wrap(e))?;
+            if !seen {
+                out.insert(key.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether `rule` alerted on `story` at or after `since_ms`.
+    pub fn alerted_recently(&self, rule: &str, story: &str, since_ms: i64) -> Result<bool> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM alerts WHERE rule = ?1 AND story = ?2 AND created >= ?3")
+            .and_then(|mut s| s.exists(params![rule, story, since_ms]))
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// The atomic step of the pipeline: in one transaction, update the feed's
+    /// fetch state, mark `items` seen (keeping their text for replay), and
+    /// record `alerts` as pending.
+    pub fn ingest(
+        &mut self,
+        url: &str,
+        status: u16,
+        validators: &Validators,
+        now: i64,
+        items: &[SeenItem<'_>],
+        alerts: &[PendingAlert],
+    ) -> Result<()> {
+        let path = self.path.clone();
+        let wrap = |source| StoreError {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        tx.execute(
+            "INSERT INTO feeds (url, etag, last_modified, last_attempt, last_success, first_success, last_status,
+                                last_error, consecutive_failures, items_seen)
+             VALUES (?1, ?2, ?3, ?4, ?4, ?4, ?5, NULL, 0, ?6)
+             ON CONFLICT (url) DO UPDATE SET etag = ?2, last_modified = ?3, last_attempt = ?4, last_success = ?4,
+                first_success = COALESCE(first_success, ?4), last_status = ?5, last_error = NULL,
+                consecutive_failures = 0, items_seen = items_seen + ?6",
+            params![url, validators.etag, validators.last_modified, now, status, items.len() as i64],
+        )
+        .map_err(wrap)?;
+        {
+            let mut seen = tx
+                .prepare_cached("INSERT OR IGNORE INTO seen_items (feed_url, item_key, first_seen) VALUES (?1, ?2, ?3)")
+                .map_err(wrap)?;
+            let mut history = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO items (feed_url, item_key, title, link, published, summary, content, stored_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(wrap)?;
+            for item in items {
+                seen.execute(params![url, item.key, now]).map_err(wrap)?;
+                history
+                    .execute(params![url, item.key, item.title, item.link, item.published, item.summary, item.content, now])
+                    .map_err(wrap)?;
+            }
+            let mut pending = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO alerts (id, rule, story, feed_url, item_key, created, json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(wrap)?;
+            for alert in alerts {
+                pending
+                    .execute(params![alert.id, alert.rule, alert.story, url, alert.item_key, alert.created_ms, alert.json])
+                    .map_err(wrap)?;
+            }
+        }
+        tx.commit().map_err(wrap)
+    }
+
+    /// Alerts not yet delivered, oldest first.
+    pub fn pending_alerts(&self, limit: usize) -> Result<Vec<PendingAlert>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, rule, story, item_key, created, json FROM alerts WHERE delivered IS NULL
+                 ORDER BY created, id LIMIT ?1",
+            )
+            .map_err(|e| self.wrap(e))?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(PendingAlert {
+                    id: r.get(0)?,
+                    rule: r.get(1)?,
+                    story: r.get(2)?,
+                    item_key: r.get(3)?,
+                    created_ms: r.get(4)?,
+                    json: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.wrap(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.wrap(e))
+    }
+
+    /// Number of alerts waiting for delivery.
+    pub fn pending_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM alerts WHERE delivered IS NULL", [], |r| r.get::<_, i64>(0))
+            .map(|n| n.max(0) as u64)
+            .map_err(|e| self.wrap(e))
+    }
+
+    pub fn mark_delivered(&self, id: &str, now: i64) -> Result<()> {
+        self.conn
+            .execute("UPDATE alerts SET delivered = ?2 WHERE id = ?1", params![id, now])
+            .map(drop)
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Items stored at or after `since` (unix seconds), newest first.
+    pub fn items_since(&self, since: i64) -> Result<Vec<StoredItem>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT feed_url, item_key, title, link, published, summary, content FROM items
+                 WHERE stored_at >= ?1 ORDER BY stored_at DESC, published DESC",
+            )
+            .map_err(|e| self.wrap(e))?;
+        let rows = stmt
+            .query_map([since], |r| {
+                Ok(StoredItem {
+                    feed_url: r.get(0)?,
+                    key: r.get(1)?,
+                    title: r.get(2)?,
+                    link: r.get(3)?,
+                    published: r.get(4)?,
+                    summary: r.get(5)?,
+                    content: r.get(6)?,
+                })
+            })
+            .map_err(|e| self.wrap(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.wrap(e))
+    }
+
+    /// Drops item text older than the retention window and delivered alerts
+    /// older than 90 days. Seen keys are kept: forgetting them would re-alert.
+    pub fn prune(&self, now: i64, retention: Duration) -> Result<usize> {
+        let cutoff = now - retention.as_secs() as i64;
+        let items = self
+            .conn
+            .execute("DELETE FROM items WHERE stored_at < ?1", [cutoff])
+            .map_err(|e| self.wrap(e))?;
+        let alerts = self
+            .conn
+            .execute(
+                "DELETE FROM alerts WHERE delivered IS NOT NULL AND created < ?1",
+                [(now - 90 * 24 * 3600) * 1000],
+            )
+            .map_err(|e| self.wrap(e))?;
+        Ok(items + alerts)
+    }
+}
+
+fn feed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
+    Ok(FeedState {
+        url: r.get(0)?,
+        validators: Validators {
+            etag: r.get(1)?,
+            last_modified: r.get(2)?,
+        },
+        last_attempt: r.get(3)?,
+        last_success: r.get(4)?,
+        first_success: r.get(5)?,
+        last_status: r.get(6)?,
+        last_error: r.get(7)?,
+        consecutive_failures: r.get(8)?,
+        items_seen: r.get::<_, i64>(9)?.max(0) as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(id: &str) -> PendingAlert {
+        PendingAlert {
+            id: id.into(),
+            rule: "r".into(),
+            story: "s".into(),
+            item_key: "k".into(),
+            created_ms: 1_000,
+            json: format!("{{\"id\":\"{id}\"}}"),
+        }
+    }
+
+    #[test]
+    fn ingest_is_atomic_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite");
+        {
+            let mut store = Store::open(&path).unwrap();
+            let item = SeenItem {
+                key: "k",
+                title: "t",
+                link: None,
+                published: None,
+                summary: "",
+                content: "",
+            };
+            let validators = Validators {
+                etag: Some("\"v1\"".into()),
+                last_modified: None,
+            };
+            store.ingest("http://f", 200, &validators, 10, &[item], &[alert("a1")]).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert!(store.unseen("http://f", ["k", "new"]).unwrap().contains("new"));
+        assert_eq!(store.unseen("http://f", ["k"]).unwrap().len(), 0);
+        let state = store.feed_state("http://f").unwrap().unwrap();
+        assert_eq!(state.validators.etag.as_deref(), Some("\"v1\""));
+        assert_eq!(state.first_success, Some(10));
+        assert_eq!(store.pending_alerts(10).unwrap(), [alert("a1")]);
+        assert!(store.alerted_recently("r", "s", 0).unwrap());
+        assert!(!store.alerted_recently("r", "s", 2_000).unwrap());
+        store.mark_delivered("a1", 11).unwrap();
+        assert!(store.pending_alerts(10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn failures_count_up_and_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        store.record_failure("u", Some(500), "HTTP 500", 1).unwrap();
+        store.record_failure("u", None, "timed out", 2).unwrap();
+        let s = store.feed_state("u").unwrap().unwrap();
+        assert_eq!((s.consecutive_failures, s.last_error.as_deref()), (2, Some("timed out")));
+        assert_eq!(s.first_success, None);
+        store.ingest("u", 200, &Validators::default(), 3, &[], &[]).unwrap();
+        assert_eq!(store.feed_state("u").unwrap().unwrap().consecutive_failures, 0);
+    }
+}
