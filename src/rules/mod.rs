@@ -29,9 +29,9 @@ use crate::text::{NormText, snippet};
 pub use syntax::{Expr, SyntaxError, parse};
 
 /// Characters of context on each side of a hit in a snippet.
-pub const SNIPPET_CONTEXT: usize = 60;
+pub const SNIPPET_CONTEXT: usize = 50;
 /// Hits reported per rule match (explanations stay short).
-pub const MAX_HITS: usize = 12;
+pub const MAX_HITS: usize = 10;
 /// Positions kept per atom and document; bounds NEAR's pairwise work on huge items.
 const MAX_POSITIONS: usize = 4096;
 
@@ -665,9 +665,15 @@ impl RuleSet {
     }
 }
 
-/// Turns positions into at most [`MAX_HITS`] hits, a few per term, in text order.
-pub(crate) fn explain_positions(doc: &Document, mut positions: Vec<Pos>, label: impl Fn(&Pos) -> String) -> Vec<Hit> {
-    positions.sort_unstable_by_key(|p| (p.field, p.start, p.end, p.atom, p.entity));
+/// Turns positions into at most [`MAX_HITS`] hits: words and phrases first
+/// (two per term), then entities (one each), each group in text order.
+pub(crate) fn explain_positions(
+    doc: &Document,
+    mut positions: Vec<Pos>,
+    label: impl Fn(&Pos) -> String,
+) -> Vec<Hit> {
+    let is_entity = |p: &Pos| p.entity != u32::MAX;
+    positions.sort_unstable_by_key(|p| (is_entity(p), p.field, p.start, p.end, p.atom, p.entity));
     positions.dedup();
     let mut per_label: HashMap<String, usize> = HashMap::new();
     let mut hits = Vec::new();
@@ -675,7 +681,7 @@ pub(crate) fn explain_positions(doc: &Document, mut positions: Vec<Pos>, label: 
         let term = label(&p);
         let seen = per_label.entry(term.clone()).or_default();
         *seen += 1;
-        if *seen > 3 {
+        if *seen > if is_entity(&p) { 1 } else { 2 } {
             continue;
         }
         let field = Field::ALL[p.field as usize];

@@ -1,0 +1,284 @@
+//! End to end: the real binary, a real HTTP server on 127.0.0.1, a real SQLite
+//! state, the built-in rules. Feed → alert log, exactly the intended alerts.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Route, Sandbox, TestServer, builtin_rules, fixture_feed, stderr};
+
+fn alert_summary(alerts: &[serde_json::Value]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = alerts
+        .iter()
+        .map(|a| (a["rule"].as_str().unwrap().to_string(), a["item"]["key"].as_str().unwrap().to_string()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn once_alerts_exactly_the_intended_items_and_remembers_them() {
+    let server = TestServer::start();
+    server.route(
+        "/world.xml",
+        Route::Feed {
+            body: fixture_feed("world-news.xml"),
+            etag: Some("\"w1\"".into()),
+        },
+    );
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "[[feeds]]\nurl = \"{}\"\nname = \"Test World Desk\"\n\n{}",
+        server.url("/world.xml"),
+        builtin_rules()
+    ));
+
+    let out = sandbox.run(&["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let alerts = sandbox.alerts();
+    assert_eq!(
+        alert_summary(&alerts),
+        [
+            ("eu-summit".to_string(), "wn-002".to_string()),
+            ("troop-deployment".to_string(), "wn-001".to_string())
+        ],
+        "{alerts:#?}"
+    );
+
+    // The line format of the contract.
+    let troop = alerts.iter().find(|a| a["rule"] == "troop-deployment").unwrap();
+    assert_eq!(troop["v"], 1);
+    assert_eq!(troop["id"].as_str().unwrap().len(), 26);
+    assert!(troop["ts"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(troop["title"], "Foreign troops deployed");
+    assert_eq!(troop["severity"], "high");
+    assert_eq!(troop["item"]["link"], "https://news.example.org/world/wn-001");
+    assert_eq!(troop["item"]["feed"]["url"], server.url("/world.xml"));
+    assert_eq!(troop["item"]["feed"]["name"], "Test World Desk");
+    assert_eq!(troop["sources"], 1);
+    assert!(troop["item"]["published"].as_str().unwrap().ends_with('Z'));
+    let matches = troop["matches"].as_array().unwrap();
+    let terms: Vec<&str> = matches.iter().map(|m| m["term"].as_str().unwrap()).collect();
+    assert!(terms.contains(&"soldiers"), "{terms:?}");
+    assert!(
+        matches.iter().any(|m| m["snippet"].as_str().unwrap().contains("sent several thousand")),
+        "{matches:#?}"
+    );
+    let entities: Vec<&str> = troop["entities"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    for country in ["North Korea", "Russia", "Ukraine"] {
+        assert!(entities.contains(&country), "{entities:?}");
+    }
+    // HTML was turned into text: no tags or script in snippets.
+    let raw_log = std::fs::read_to_string(sandbox.log_path()).unwrap();
+    assert!(!raw_log.contains("<p>") && !raw_log.contains("trackArticle"), "{raw_log}");
+    assert!(raw_log.ends_with('\n') && raw_log.lines().count() == 2);
+
+    // Second run: 304 via ETag, nothing new.
+    let out = sandbox.run(&["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(sandbox.alerts().len(), 2);
+    let requests = server.requests("/world.xml");
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1].headers.get("if-none-match").map(String::as_str), Some("\"w1\""));
+    let ua = requests[0].headers.get("user-agent").unwrap();
+    assert!(ua.starts_with(&format!("newswatch/{}", env!("CARGO_PKG_VERSION"))), "{ua}");
+
+    // The log deleted, the feed changed (no 304): the state still remembers.
+    std::fs::remove_file(sandbox.log_path()).unwrap();
+    server.route(
+        "/world.xml",
+        Route::Feed {
+            body: fixture_feed("world-news.xml"),
+            etag: Some("\"w2\"".into()),
+        },
+    );
+    let out = sandbox.run(&["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(sandbox.alerts().is_empty(), "{:#?}", sandbox.alerts());
+
+    // A new item later: exactly that one alerts.
+    server.route(
+        "/world.xml",
+        Route::Feed {
+            body: fixture_feed("world-news-later.xml"),
+            etag: Some("\"w3\"".into()),
+        },
+    );
+    let out = sandbox.run(&["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        alert_summary(&sandbox.alerts()),
+        [("troop-deployment".to_string(), "wn-007".to_string())]
+    );
+}
+
+#[test]
+fn first_fetch_skips_the_backlog_outside_catch_up() {
+    let server = TestServer::start();
+    server.route(
+        "/backlog.xml",
+        Route::Feed {
+            body: fixture_feed("backlog.xml"),
+            etag: None,
+        },
+    );
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "[defaults]\ncatch_up = \"24h\"\n\n[[feeds]]\nurl = \"{}\"\n\n{}",
+        server.url("/backlog.xml"),
+        builtin_rules()
+    ));
+    let out = sandbox.run(&["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        alert_summary(&sandbox.alerts()),
+        [("troop-deployment".to_string(), "bl-recent".to_string())]
+    );
+
+    // catch_up = "0s": a fresh state alerts on nothing from the first fetch.
+    let fresh = Sandbox::new();
+    fresh.write_config(&format!(
+        "[defaults]\ncatch_up = \"0s\"\n\n[[feeds]]\nurl = \"{}\"\n\n{}",
+        server.url("/backlog.xml"),
+        builtin_rules()
+    ));
+    let out = fresh.run(&["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(fresh.alerts().is_empty());
+}
+
+#[test]
+fn failing_feeds_do_not_stop_the_others() {
+    let server = TestServer::start();
+    server.route(
+        "/good.xml",
+        Route::Feed {
+            body: fixture_feed("world-news.xml"),
+            etag: None,
+        },
+    );
+    server.route("/error.xml", Route::Status(500));
+    server.route("/garbage.xml", Route::Garbage(b"\x00\x9f\x92\x96 this is <<< not a feed \xff".to_vec()));
+    server.route("/hang.xml", Route::Hang);
+    let sandbox = Sandbox::new();
+    let feeds: String = ["/error.xml", "/garbage.xml", "/hang.xml", "/good.xml"]
+        .iter()
+        .map(|p| format!("[[feeds]]\nurl = \"{}\"\n\n", server.url(p)))
+        .collect();
+    sandbox.write_config(&format!("{feeds}{}", builtin_rules()));
+
+    let started = Instant::now();
+    let out = sandbox.run(&["once"]);
+    let elapsed = started.elapsed();
+    let err = stderr(&out);
+    assert!(out.status.success(), "one feed worked, so once succeeds: {err}");
+    assert!(elapsed < Duration::from_secs(30), "the hanging feed was cut off by the timeout ({elapsed:?})");
+    assert_eq!(sandbox.alerts().len(), 2, "{err}");
+    assert!(err.contains(&format!("feed {}: HTTP 500", server.url("/error.xml"))), "{err}");
+    assert!(
+        err.contains(&format!("feed {}: not a readable feed", server.url("/garbage.xml"))),
+        "{err}"
+    );
+    assert!(err.contains(&format!("feed {}: timed out", server.url("/hang.xml"))), "{err}");
+}
+
+#[test]
+fn check_reports_broken_rules_with_location_and_caret() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(
+        "[[rules]]\nid = \"good\"\nquery = 'troops NEAR deploy*'\n\n\
+         [[rules]]\nid = \"broken\"\nquery = '(troops OR soldiers AND NOT'\n\n\
+         [[rules]]\nid = \"typo\"\nquery = 'troops AND kind:contry>=2'\n",
+    );
+    let out = sandbox.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let config = sandbox.config_path().display().to_string();
+    // Line numbers count the sandbox's preamble (state, notify and fetch sections).
+    assert!(err.contains(&format!("{config}:17:37: error: rule \"broken\": expected a term after NOT")), "{err}");
+    assert!(err.contains(&format!("{config}:21:21: error: rule \"typo\": unknown kind \"contry\" — did you mean country?")), "{err}");
+    assert!(err.contains("17 | query = '(troops OR soldiers AND NOT'\n   |                                     ^"), "{err}");
+    assert!(err.contains("2 errors in configuration"), "{err}");
+
+    sandbox.write_config("[[rules]]\nid = \"good\"\nquery = 'troops NEAR deploy*'\n");
+    let out = sandbox.run(&["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("rules:    1 (good)") && stdout.ends_with("ok\n"), "{stdout}");
+}
+
+#[test]
+fn the_builtin_default_config_checks_clean() {
+    let sandbox = Sandbox::new();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_newswatch"))
+        .arg("check")
+        .env("XDG_CONFIG_HOME", sandbox.path("nothing-here"))
+        .env("XDG_STATE_HOME", sandbox.path("state"))
+        .env_remove("NEWSWATCH_CONFIG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("<builtin newswatch.toml>"), "{stdout}");
+    assert!(stdout.contains("troop-deployment, eu-summit"), "{stdout}");
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn run_polls_repeatedly_and_stops_cleanly_on_sigterm() {
+    let server = TestServer::start();
+    server.route(
+        "/world.xml",
+        Route::Feed {
+            body: fixture_feed("world-news.xml"),
+            etag: Some("\"a\"".into()),
+        },
+    );
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "[[feeds]]\nurl = \"{}\"\ninterval = \"1s\"\n\n{}",
+        server.url("/world.xml"),
+        builtin_rules()
+    ));
+    let mut child = sandbox
+        .command(&["run"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the first two alerts", Duration::from_secs(20), || sandbox.alerts().len() == 2);
+    server.route(
+        "/world.xml",
+        Route::Feed {
+            body: fixture_feed("world-news-later.xml"),
+            etag: Some("\"b\"".into()),
+        },
+    );
+    wait_for("the alert on the later item", Duration::from_secs(20), || sandbox.alerts().len() == 3);
+    assert!(server.requests("/world.xml").len() >= 2);
+
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let start = Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "newswatch did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(exit.success(), "exit {exit:?}: {err}");
+    assert!(err.contains("SIGTERM: stopping") && err.contains("stopped"), "{err}");
+    assert_eq!(sandbox.alerts().len(), 3, "no alert written twice");
+}
