@@ -84,7 +84,9 @@ pub fn alert_id(created: DateTime<Utc>, rule: &str, feed_url: &str, item_key: &s
     }
     let digest = hash.finalize();
     let ms = created.timestamp_millis().clamp(0, (1 << 48) - 1) as u128;
-    let hash80 = digest[..10].iter().fold(0u128, |acc, &b| (acc << 8) | b as u128);
+    let hash80 = digest[..10]
+        .iter()
+        .fold(0u128, |acc, &b| (acc << 8) | b as u128);
     let value = (ms << 80) | hash80;
     (0..26)
         .rev()
@@ -95,7 +97,11 @@ pub fn alert_id(created: DateTime<Utc>, rule: &str, feed_url: &str, item_key: &s
 /// The story an item belongs to: items with the same folded title share one.
 pub fn story_id(item: &Item) -> String {
     let words = fold_words(&item.title);
-    let basis = if words.is_empty() { item.key.clone() } else { words.join(" ") };
+    let basis = if words.is_empty() {
+        item.key.clone()
+    } else {
+        words.join(" ")
+    };
     let digest = Sha256::digest(basis.as_bytes());
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -169,7 +175,9 @@ mod tests {
 
     #[test]
     fn ids_are_ulid_shaped_and_deterministic() {
-        let t = DateTime::parse_from_rfc3339("2026-11-25T17:40:00Z").unwrap().with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2026-11-25T17:40:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let a = alert_id(t, "r", "http://f", "k");
         assert_eq!(a.len(), 26);
         assert!(a.starts_with("01M"), "{a}");
@@ -177,6 +185,10 @@ mod tests {
         assert_ne!(a, alert_id(t, "r2", "http://f", "k"));
         let later = alert_id(t + chrono::Duration::milliseconds(1), "r", "http://f", "k");
         assert!(later > a, "ids sort by time");
-        assert_eq!(later[10..], a[10..], "the hash part does not depend on time");
+        assert_eq!(
+            later[10..],
+            a[10..],
+            "the hash part does not depend on time"
+        );
     }
 }

@@ -24,6 +24,21 @@ use crate::sinks::pretty_line;
 use crate::store::Store;
 use crate::text::sanitize_terminal;
 
+/// `newswatch init`: writes the commented default config to `path`.
+pub fn init(path: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    if path.exists() && !force {
+        bail!(
+            "{} already exists; use --force to overwrite it",
+            path.display()
+        );
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(path, crate::config::BUILTIN_CONFIG)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// What `newswatch check` prints for a valid configuration.
 pub fn check_summary(config: &Config) -> String {
     let mut out = String::new();
@@ -69,11 +84,13 @@ pub async fn once(config: Arc<Config>) -> anyhow::Result<ExitCode> {
         summary.alerts,
         summary.delivered.written
     );
-    Ok(if summary.feeds > 0 && summary.failed.len() == summary.feeds {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(
+        if summary.feeds > 0 && summary.failed.len() == summary.feeds {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 /// Options of `newswatch match`.
@@ -107,14 +124,25 @@ struct MatchedItem<'a> {
 pub async fn match_command(config: Arc<Config>, options: MatchOptions) -> anyhow::Result<ExitCode> {
     let (rules, meta): (RuleSet, Vec<(String, String, Severity)>) = match &options.rule {
         Some(query) => {
-            let rules = rules::compile([("query", query.as_str())], &config.gazetteer).map_err(|errors| {
-                let e = &errors[0].error;
-                let caret = format!("{}{}", " ".repeat(query[..e.span.start.min(query.len())].chars().count()), "^".repeat(
-                    query.get(e.span.clone()).map_or(1, |s| s.chars().count().max(1)),
-                ));
-                anyhow::anyhow!("invalid query: {}\n  {query}\n  {caret}", e.message)
-            })?;
-            (rules, vec![("query".into(), "--rule".into(), Severity::Medium)])
+            let rules = rules::compile([("query", query.as_str())], &config.gazetteer).map_err(
+                |errors| {
+                    let e = &errors[0].error;
+                    let caret = format!(
+                        "{}{}",
+                        " ".repeat(query[..e.span.start.min(query.len())].chars().count()),
+                        "^".repeat(
+                            query
+                                .get(e.span.clone())
+                                .map_or(1, |s| s.chars().count().max(1)),
+                        )
+                    );
+                    anyhow::anyhow!("invalid query: {}\n  {query}\n  {caret}", e.message)
+                },
+            )?;
+            (
+                rules,
+                vec![("query".into(), "--rule".into(), Severity::Medium)],
+            )
         }
         None => (
             config.rules.clone(),
@@ -129,7 +157,9 @@ pub async fn match_command(config: Arc<Config>, options: MatchOptions) -> anyhow
 
     let items: Vec<(Item, Option<String>)> = match (&options.source, options.since) {
         (Some(_), Some(_)) => bail!("give either a source or --since, not both"),
-        (None, None) => bail!("nothing to match: give a feed URL or file, - for stdin, or --since 7d"),
+        (None, None) => {
+            bail!("nothing to match: give a feed URL or file, - for stdin, or --since 7d")
+        }
         (None, Some(since)) => {
             let store = Store::open(&config.state_dir.join("state.sqlite"))?;
             let start = Utc::now().timestamp() - since.as_secs() as i64;
@@ -141,7 +171,9 @@ pub async fn match_command(config: Arc<Config>, options: MatchOptions) -> anyhow
                         key: s.key,
                         title: s.title,
                         link: s.link,
-                        published: s.published.and_then(|p| chrono::DateTime::from_timestamp(p, 0)),
+                        published: s
+                            .published
+                            .and_then(|p| chrono::DateTime::from_timestamp(p, 0)),
                         summary: s.summary,
                         content: s.content,
                     };
@@ -263,17 +295,26 @@ async fn load_source(config: &Config, source: &str) -> anyhow::Result<Vec<(Item,
     };
     if source == "-" {
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).context("reading the article from stdin")?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the article from stdin")?;
         return Ok(vec![(article(&text), None)]);
     }
-    let url = resolve_feed_url(source, &std::env::current_dir().unwrap_or_default()).map_err(anyhow::Error::msg)?;
+    let url = resolve_feed_url(source, &std::env::current_dir().unwrap_or_default())
+        .map_err(anyhow::Error::msg)?;
     let fetcher = Fetcher::new(&config.raw.fetch)?;
     let body = match fetcher.fetch(&url, &Validators::default()).await? {
         FetchOutcome::Fetched { body, .. } => body,
-        FetchOutcome::NotModified => bail!("{url}: server answered 304 to an unconditional request"),
+        FetchOutcome::NotModified => {
+            bail!("{url}: server answered 304 to an unconditional request")
+        }
     };
     match parse_feed(&body, &url) {
-        Ok(feed) => Ok(feed.items.into_iter().map(|i| (i, Some(url.clone()))).collect()),
+        Ok(feed) => Ok(feed
+            .items
+            .into_iter()
+            .map(|i| (i, Some(url.clone())))
+            .collect()),
         Err(e) => {
             // A local text file is read as an article.
             if url.starts_with("file://") {
@@ -319,9 +360,11 @@ pub fn tail(config: &Config, options: TailOptions) -> anyhow::Result<ExitCode> {
     let filter = TailFilter {
         rules: options.rules.iter().cloned().collect(),
         severity: options.severity,
-        since: options
-            .since
-            .map(|d| crate::alerts::timestamp(Utc::now() - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX))),
+        since: options.since.map(|d| {
+            crate::alerts::timestamp(
+                Utc::now() - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX),
+            )
+        }),
     };
     let stdout = std::io::stdout();
     let color = stdout.is_terminal() && !options.json;
@@ -345,7 +388,9 @@ pub fn tail(config: &Config, options: TailOptions) -> anyhow::Result<ExitCode> {
     let mut file = match open() {
         Ok(f) => Some(f),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && options.follow => None,
-        Err(e) => return Err(e).with_context(|| format!("cannot read the alert log {}", path.display())),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read the alert log {}", path.display()));
+        }
     };
     let mut pending = String::new();
     if let Some(f) = file.as_mut() {
@@ -372,7 +417,10 @@ pub fn tail(config: &Config, options: TailOptions) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut position = file.as_mut().map_or(Ok(0), |f| f.stream_position())?;
-    let mut inode = file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.ino());
+    let mut inode = file
+        .as_ref()
+        .and_then(|f| f.metadata().ok())
+        .map(|m| m.ino());
     loop {
         std::thread::sleep(Duration::from_millis(250));
         // Rotation: the path now names another file (or the file shrank).
@@ -388,7 +436,10 @@ pub fn tail(config: &Config, options: TailOptions) -> anyhow::Result<ExitCode> {
                 read_new_lines(f, &mut pending, |l| emit(l, &mut out))?;
             }
             file = open().ok();
-            inode = file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.ino());
+            inode = file
+                .as_ref()
+                .and_then(|f| f.metadata().ok())
+                .map(|m| m.ino());
             position = 0;
             pending.clear();
         }

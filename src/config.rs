@@ -32,12 +32,18 @@ impl<'de> Deserialize<'de> for HumanDuration {
         let text = String::deserialize(deserializer)?;
         humantime::parse_duration(&text)
             .map(HumanDuration)
-            .map_err(|e| serde::de::Error::custom(format!("invalid duration {text:?} ({e}); write e.g. \"90s\", \"10m\", \"24h\"")))
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "invalid duration {text:?} ({e}); write e.g. \"90s\", \"10m\", \"24h\""
+                ))
+            })
     }
 }
 
 /// How urgent an alert is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -60,9 +66,15 @@ impl Severity {
     }
 
     pub fn parse(text: &str) -> Option<Severity> {
-        [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        [
+            Severity::Info,
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+            Severity::Critical,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 }
 
@@ -290,7 +302,11 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}:{}:{}: error: {}", self.file, self.line, self.col, self.message)?;
+        writeln!(
+            f,
+            "{}:{}:{}: error: {}",
+            self.file, self.line, self.col, self.message
+        )?;
         if !self.source_line.is_empty() {
             let gutter = self.line.to_string().len();
             writeln!(f, "{:gutter$} |", "")?;
@@ -301,7 +317,12 @@ impl fmt::Display for Diagnostic {
                 .take(self.col.saturating_sub(1))
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
-            write!(f, "{:gutter$} | {pad}{}", "", "^".repeat(self.caret_width.max(1)))?;
+            write!(
+                f,
+                "{:gutter$} | {pad}{}",
+                "",
+                "^".repeat(self.caret_width.max(1))
+            )?;
         }
         Ok(())
     }
@@ -325,7 +346,10 @@ fn render(diagnostics: &[Diagnostic]) -> String {
         out.push_str(&d.to_string());
     }
     let n = diagnostics.len();
-    out.push_str(&format!("\n\n{n} error{} in configuration", if n == 1 { "" } else { "s" }));
+    out.push_str(&format!(
+        "\n\n{n} error{} in configuration",
+        if n == 1 { "" } else { "s" }
+    ));
     out
 }
 
@@ -351,7 +375,10 @@ impl Locator<'_> {
         let (line, col) = line_col(self.text, span.start);
         let source_line = self.text.lines().nth(line - 1).unwrap_or("").to_string();
         let line_rest = source_line.chars().count().saturating_sub(col - 1);
-        let width = self.text.get(span.clone()).map_or(1, |s| s.chars().take_while(|&c| c != '\n').count());
+        let width = self
+            .text
+            .get(span.clone())
+            .map_or(1, |s| s.chars().take_while(|&c| c != '\n').count());
         Diagnostic {
             file: self.file.clone(),
             line,
@@ -417,7 +444,10 @@ fn value_offset(text: &str, token: std::ops::Range<usize>, offset_in_value: usiz
 }
 
 fn valid_rule_id(id: &str) -> bool {
-    !id.is_empty() && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn home() -> PathBuf {
@@ -433,7 +463,9 @@ fn xdg(var: &str, fallback: &str) -> PathBuf {
 
 /// `$XDG_CONFIG_HOME/newswatch/newswatch.toml`.
 pub fn default_config_path() -> PathBuf {
-    xdg("XDG_CONFIG_HOME", ".config").join("newswatch").join("newswatch.toml")
+    xdg("XDG_CONFIG_HOME", ".config")
+        .join("newswatch")
+        .join("newswatch.toml")
 }
 
 /// `$XDG_STATE_HOME/newswatch`.
@@ -447,7 +479,11 @@ impl Config {
     pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
         let path = explicit
             .map(Path::to_path_buf)
-            .or_else(|| std::env::var_os("NEWSWATCH_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from))
+            .or_else(|| {
+                std::env::var_os("NEWSWATCH_CONFIG")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            })
             .or_else(|| Some(default_config_path()).filter(|p| p.exists()));
         match path {
             Some(path) => {
@@ -478,7 +514,9 @@ impl Config {
         let mut problems = Vec::new();
         let mut warnings = Vec::new();
 
-        let check_interval = |interval: &Spanned<HumanDuration>, problems: &mut Vec<Diagnostic>, warnings: &mut Vec<String>| {
+        let check_interval = |interval: &Spanned<HumanDuration>,
+                              problems: &mut Vec<Diagnostic>,
+                              warnings: &mut Vec<String>| {
             let d = interval.get_ref().0;
             if d < Duration::from_secs(1) {
                 problems.push(locator.at(interval.span(), "interval must be 1s or more"));
@@ -498,7 +536,10 @@ impl Config {
             problems.push(locator.at(0..0, "fetch.max_bytes must be at least 1024"));
         }
         if raw.fetch.concurrency == 0 || raw.fetch.per_host == 0 {
-            problems.push(locator.at(0..0, "fetch.concurrency and fetch.per_host must be at least 1"));
+            problems.push(locator.at(
+                0..0,
+                "fetch.concurrency and fetch.per_host must be at least 1",
+            ));
         }
 
         let mut feeds = Vec::new();
@@ -513,7 +554,8 @@ impl Config {
                 }
             };
             if !seen_urls.insert(resolved.clone()) {
-                problems.push(locator.at(feed.url.span(), format!("feed {resolved} is listed twice")));
+                problems
+                    .push(locator.at(feed.url.span(), format!("feed {resolved} is listed twice")));
             }
             if let Some(interval) = &feed.interval {
                 check_interval(interval, &mut problems, &mut warnings);
@@ -521,7 +563,10 @@ impl Config {
             feeds.push(Feed {
                 url: resolved,
                 name: feed.name.clone(),
-                interval: feed.interval.as_ref().map_or(raw.defaults.interval.get_ref().0, |i| i.get_ref().0),
+                interval: feed
+                    .interval
+                    .as_ref()
+                    .map_or(raw.defaults.interval.get_ref().0, |i| i.get_ref().0),
                 tags: feed.tags.clone(),
             });
         }
@@ -537,7 +582,9 @@ impl Config {
             let path = base_dir.join(file);
             let parsed = std::fs::read_to_string(&path)
                 .map_err(|e| format!("cannot read entities file {}: {e}", path.display()))
-                .and_then(|t| GazetteerFile::parse(&t, &path.display().to_string()).map_err(|e| e.to_string()));
+                .and_then(|t| {
+                    GazetteerFile::parse(&t, &path.display().to_string()).map_err(|e| e.to_string())
+                });
             match parsed {
                 Ok(f) => gazetteer_files.push(f),
                 Err(message) => problems.push(locator.at(0..0, message)),
@@ -549,14 +596,19 @@ impl Config {
         for rule in &raw.rules {
             let id = rule.id.get_ref();
             if !valid_rule_id(id) {
-                problems.push(locator.at(rule.id.span(), format!("rule id {id:?} must use only a-z, 0-9 and '-'")));
+                problems.push(locator.at(
+                    rule.id.span(),
+                    format!("rule id {id:?} must use only a-z, 0-9 and '-'"),
+                ));
             }
             if !ids.insert(id.as_str()) {
                 problems.push(locator.at(rule.id.span(), format!("rule id {id:?} is used twice")));
             }
         }
         let rules = match rules::compile(
-            raw.rules.iter().map(|r| (r.id.get_ref().as_str(), r.query.get_ref().as_str())),
+            raw.rules
+                .iter()
+                .map(|r| (r.id.get_ref().as_str(), r.query.get_ref().as_str())),
             &gazetteer,
         ) {
             Ok(rules) => rules,
@@ -581,7 +633,11 @@ impl Config {
             return Err(ConfigError::Invalid(problems));
         }
 
-        let state_dir = raw.state.dir.as_ref().map_or_else(default_state_dir, |d| base_dir.join(d));
+        let state_dir = raw
+            .state
+            .dir
+            .as_ref()
+            .map_or_else(default_state_dir, |d| base_dir.join(d));
         let log_path = state_dir.join(&raw.log.path);
         Ok(Config {
             origin,
@@ -616,11 +672,16 @@ pub fn resolve_feed_url(url: &str, base_dir: &Path) -> Result<String, String> {
     if lower.starts_with("file://") {
         return reqwest::Url::parse(url)
             .map_err(|e| format!("invalid file url {url:?}: {e}"))
-            .and_then(|u| u.to_file_path().map_err(|()| format!("file url {url:?} has no local path")))
+            .and_then(|u| {
+                u.to_file_path()
+                    .map_err(|()| format!("file url {url:?} has no local path"))
+            })
             .map(|p| format!("file://{}", p.display()));
     }
     if let Some((scheme, _)) = url.split_once("://") {
-        return Err(format!("unsupported scheme {scheme:?} in feed url; use http, https, file or a path"));
+        return Err(format!(
+            "unsupported scheme {scheme:?} in feed url; use http, https, file or a path"
+        ));
     }
     Ok(format!("file://{}", base_dir.join(url).display()))
 }
@@ -640,22 +701,38 @@ mod tests {
     fn builtin_config_is_valid() {
         let config = Config::from_str(BUILTIN_CONFIG, Origin::Builtin).unwrap();
         assert!(config.feeds.len() >= 3);
-        let ids: Vec<&str> = config.raw.rules.iter().map(|r| r.id.get_ref().as_str()).collect();
-        assert!(ids.contains(&"troop-deployment") && ids.contains(&"eu-summit"), "{ids:?}");
+        let ids: Vec<&str> = config
+            .raw
+            .rules
+            .iter()
+            .map(|r| r.id.get_ref().as_str())
+            .collect();
+        assert!(
+            ids.contains(&"troop-deployment") && ids.contains(&"eu-summit"),
+            "{ids:?}"
+        );
     }
 
     #[test]
     fn unknown_keys_are_located() {
         let d = diagnostics("[defaults]\ninterval = \"5m\"\nintervall = \"5m\"\n");
         assert_eq!((d[0].line, d[0].col), (3, 1));
-        assert!(d[0].message.contains("unknown field `intervall`"), "{}", d[0].message);
+        assert!(
+            d[0].message.contains("unknown field `intervall`"),
+            "{}",
+            d[0].message
+        );
     }
 
     #[test]
     fn bad_duration_is_located() {
         let d = diagnostics("[defaults]\ninterval = \"ten minutes\"\n");
         assert_eq!(d[0].line, 2);
-        assert!(d[0].message.contains("invalid duration"), "{}", d[0].message);
+        assert!(
+            d[0].message.contains("invalid duration"),
+            "{}",
+            d[0].message
+        );
     }
 
     #[test]
@@ -680,9 +757,17 @@ query = 'kind:contry>=2 troops'
         assert_eq!((d[1].line, d[1].col), (8, 27), "{}", d[1]);
         assert_eq!(d[1].caret_width, 6);
         assert_eq!((d[2].line, d[2].col), (12, 10));
-        assert!(d[2].message.contains("unknown kind \"contry\" — did you mean country?"), "{}", d[2].message);
+        assert!(
+            d[2].message
+                .contains("unknown kind \"contry\" — did you mean country?"),
+            "{}",
+            d[2].message
+        );
         let shown = d[1].to_string();
-        assert!(shown.contains("t.toml:8:27: error: rule \"b\": NEAR needs a distance"), "{shown}");
+        assert!(
+            shown.contains("t.toml:8:27: error: rule \"b\": NEAR needs a distance"),
+            "{shown}"
+        );
         assert!(shown.ends_with("^^^^^^"), "{shown}");
     }
 
@@ -700,18 +785,39 @@ query = "b"
 "#;
         let d = diagnostics(text);
         let messages: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
-        assert!(messages.iter().any(|m| m.contains("unsupported scheme")), "{messages:?}");
-        assert!(messages.iter().any(|m| m.contains("used twice")), "{messages:?}");
-        assert!(messages.iter().any(|m| m.contains("must use only")), "{messages:?}");
+        assert!(
+            messages.iter().any(|m| m.contains("unsupported scheme")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("used twice")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("must use only")),
+            "{messages:?}"
+        );
     }
 
     #[test]
     fn feed_paths_resolve() {
         let base = Path::new("/etc/nw");
-        assert_eq!(resolve_feed_url("feeds/a.xml", base).unwrap(), "file:///etc/nw/feeds/a.xml");
-        assert_eq!(resolve_feed_url("/tmp/a.xml", base).unwrap(), "file:///tmp/a.xml");
-        assert_eq!(resolve_feed_url("file:///tmp/a.xml", base).unwrap(), "file:///tmp/a.xml");
-        assert_eq!(resolve_feed_url("https://Example.org/rss", base).unwrap(), "https://example.org/rss");
+        assert_eq!(
+            resolve_feed_url("feeds/a.xml", base).unwrap(),
+            "file:///etc/nw/feeds/a.xml"
+        );
+        assert_eq!(
+            resolve_feed_url("/tmp/a.xml", base).unwrap(),
+            "file:///tmp/a.xml"
+        );
+        assert_eq!(
+            resolve_feed_url("file:///tmp/a.xml", base).unwrap(),
+            "file:///tmp/a.xml"
+        );
+        assert_eq!(
+            resolve_feed_url("https://Example.org/rss", base).unwrap(),
+            "https://example.org/rss"
+        );
     }
 
     #[test]

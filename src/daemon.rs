@@ -19,8 +19,8 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::{Config, Feed};
 use crate::fetch::{FetchError, Fetcher};
-use crate::pipeline::{PollCause, PollError, PollReport, Pipeline};
-use crate::sinks::{DesktopSink, Delivered, JsonlSink, Sinks, deliver_pending};
+use crate::pipeline::{Pipeline, PollCause, PollError, PollReport};
+use crate::sinks::{Delivered, DesktopSink, JsonlSink, Sinks, deliver_pending};
 use crate::store::Store;
 
 /// Longest pause between polls of a failing feed (unless the interval is longer).
@@ -90,10 +90,18 @@ impl Limits {
         let host = self.per_host.get(&host_of(&feed.url)).cloned();
         // Semaphores are never closed, so acquiring cannot fail.
         let _host_permit = match &host {
-            Some(h) => Some(h.acquire().await.expect("per-host semaphores are never closed")),
+            Some(h) => Some(
+                h.acquire()
+                    .await
+                    .expect("per-host semaphores are never closed"),
+            ),
             None => None,
         };
-        let _permit = self.global.acquire().await.expect("the global semaphore is never closed");
+        let _permit = self
+            .global
+            .acquire()
+            .await
+            .expect("the global semaphore is never closed");
         pipeline.poll(feed).await
     }
 }
@@ -127,7 +135,8 @@ pub async fn once(config: Arc<Config>) -> anyhow::Result<OnceSummary> {
     let (pipeline, mut sinks) = prepare(config.clone())?;
     let limits = Limits::new(&config);
     let mut tasks = JoinSet::new();
-    for feed in config.feeds.iter().cloned() {
+    for feed in &config.feeds {
+        let feed = feed.clone();
         let pipeline = pipeline.clone();
         let limits = limits.clone();
         tasks.spawn(async move {
@@ -217,9 +226,15 @@ pub async fn run_until(config: Arc<Config>, shutdown: CancellationToken) -> anyh
 
     shutdown.cancelled().await;
     let deadline = config.raw.fetch.timeout.0 + Duration::from_secs(5);
-    let drained = tokio::time::timeout(deadline, async { while feeds.join_next().await.is_some() {} }).await;
+    let drained = tokio::time::timeout(deadline, async {
+        while feeds.join_next().await.is_some() {}
+    })
+    .await;
     if drained.is_err() {
-        warn!("some polls did not finish within {}s; abandoning them", deadline.as_secs());
+        warn!(
+            "some polls did not finish within {}s; abandoning them",
+            deadline.as_secs()
+        );
         feeds.abort_all();
     }
     stop_delivery.cancel();
@@ -276,9 +291,14 @@ async fn feed_task(
             }
             Err(e) => {
                 failures += 1;
-                let backoff = feed.interval.saturating_mul(1 << failures.min(6)).min(MAX_BACKOFF.max(feed.interval));
+                let backoff = feed
+                    .interval
+                    .saturating_mul(1 << failures.min(6))
+                    .min(MAX_BACKOFF.max(feed.interval));
                 let retry_after = match &e.cause {
-                    PollCause::Fetch(FetchError::Status { retry_after, .. }) => retry_after.unwrap_or_default(),
+                    PollCause::Fetch(FetchError::Status { retry_after, .. }) => {
+                        retry_after.unwrap_or_default()
+                    }
                     _ => Duration::ZERO,
                 };
                 backoff.max(retry_after)
@@ -287,14 +307,23 @@ async fn feed_task(
     }
 }
 
-async fn delivery_task(store: Arc<Mutex<Store>>, mut sinks: Sinks, wake: Arc<Notify>, shutdown: CancellationToken) {
+async fn delivery_task(
+    store: Arc<Mutex<Store>>,
+    mut sinks: Sinks,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
     let mut retry: Option<Duration> = None;
     let mut last_error: Option<String> = None;
     loop {
         match deliver_pending(&store, &mut sinks).await {
             Ok(done) => {
                 if done.written > 0 || done.already_logged > 0 {
-                    debug!(written = done.written, already_logged = done.already_logged, "delivered");
+                    debug!(
+                        written = done.written,
+                        already_logged = done.already_logged,
+                        "delivered"
+                    );
                 }
                 if last_error.take().is_some() {
                     info!("alert delivery works again");
@@ -308,7 +337,9 @@ async fn delivery_task(store: Arc<Mutex<Store>>, mut sinks: Sinks, wake: Arc<Not
                     error!(cause = %message, "alerts stay pending; will retry");
                 }
                 last_error = Some(message);
-                let next = retry.map_or(Duration::from_secs(1), |d| (d * 2).min(Duration::from_secs(300)));
+                let next = retry.map_or(Duration::from_secs(1), |d| {
+                    (d * 2).min(Duration::from_secs(300))
+                });
                 retry = Some(next);
             }
         }

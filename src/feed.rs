@@ -66,7 +66,11 @@ pub fn parse_feed(bytes: &[u8], base_url: &str) -> Result<ParsedFeed, FeedError>
         .entries
         .into_iter()
         .map(|entry| {
-            let title = entry.title.as_ref().map(|t| html_to_text(&t.content)).unwrap_or_default();
+            let title = entry
+                .title
+                .as_ref()
+                .map(|t| html_to_text(&t.content))
+                .unwrap_or_default();
             let link = entry
                 .links
                 .iter()
@@ -74,7 +78,11 @@ pub fn parse_feed(bytes: &[u8], base_url: &str) -> Result<ParsedFeed, FeedError>
                 .or(entry.links.first())
                 .map(|l| l.href.trim().to_string())
                 .filter(|l| !l.is_empty());
-            let summary = entry.summary.as_ref().map(|s| html_to_text(&s.content)).unwrap_or_default();
+            let summary = entry
+                .summary
+                .as_ref()
+                .map(|s| html_to_text(&s.content))
+                .unwrap_or_default();
             let content = entry
                 .content
                 .as_ref()
@@ -90,7 +98,12 @@ pub fn parse_feed(bytes: &[u8], base_url: &str) -> Result<ParsedFeed, FeedError>
                 let mut hash = Sha256::new();
                 hash.update(title.as_bytes());
                 hash.update([0]);
-                hash.update(published.map(|p| p.to_rfc3339()).unwrap_or_default().as_bytes());
+                hash.update(
+                    published
+                        .map(|p| p.to_rfc3339())
+                        .unwrap_or_default()
+                        .as_bytes(),
+                );
                 hash.update([0]);
                 hash.update(summary.as_bytes());
                 hash.update(content.as_bytes());
@@ -120,7 +133,9 @@ fn describe_error(error: &feed_rs::parser::ParseFeedError, bytes: &[u8]) -> Feed
         ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) if head.contains("<html") => {
             "the document is an HTML page, not a feed".to_string()
         }
-        ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) if bytes.iter().all(u8::is_ascii_whitespace) => {
+        ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot)
+            if bytes.iter().all(u8::is_ascii_whitespace) =>
+        {
             "the document is empty".to_string()
         }
         ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) => {
@@ -134,26 +149,32 @@ fn describe_error(error: &feed_rs::parser::ParseFeedError, bytes: &[u8]) -> Feed
 
 /// Adds `version="2.0"` to an `<rss` root that lacks a version feed-rs knows.
 fn patch_rss_version(bytes: &[u8]) -> Option<Vec<u8>> {
-    let head_len = bytes.len().min(4096);
-    let head = &bytes[..head_len];
-    let at = head.windows(4).position(|w| w == b"<rss")?;
+    let head = &bytes[..bytes.len().min(4096)];
+    let at = find(head, b"<rss")?;
     let tag_end = at + head[at..].iter().position(|&b| b == b'>')?;
-    let tag = String::from_utf8_lossy(&head[at..tag_end]).into_owned();
+    let tag = &head[at..tag_end];
     let mut patched = Vec::with_capacity(bytes.len() + 16);
     patched.extend_from_slice(&bytes[..at]);
-    if let Some(v) = tag.find("version=") {
-        // Replace an unknown version value ("2.01", "3.0") with 2.0.
-        let quote = tag[v + 8..].chars().next()?;
-        let value_end = tag[v + 9..].find(quote)? + v + 9;
-        patched.extend_from_slice(tag[..v].as_bytes());
-        patched.extend_from_slice(b"version=\"2.0\"");
-        patched.extend_from_slice(tag[value_end + 1..].as_bytes());
-    } else {
-        patched.extend_from_slice(b"<rss version=\"2.0\"");
-        patched.extend_from_slice(tag[4..].as_bytes());
+    match find(tag, b"version=") {
+        Some(v) => {
+            // Replace an unknown version value ("2.01", "3.0") with 2.0.
+            let quote = *tag.get(v + 8)?;
+            let value_end = v + 9 + tag[v + 9..].iter().position(|&b| b == quote)?;
+            patched.extend_from_slice(&tag[..v]);
+            patched.extend_from_slice(b"version=\"2.0\"");
+            patched.extend_from_slice(&tag[value_end + 1..]);
+        }
+        None => {
+            patched.extend_from_slice(b"<rss version=\"2.0\"");
+            patched.extend_from_slice(&tag[4..]);
+        }
     }
     patched.extend_from_slice(&bytes[tag_end..]);
     Some(patched)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -162,16 +183,46 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Elements whose text is never shown to a reader.
 fn is_hidden(name: &str) -> bool {
-    matches!(name, "script" | "style" | "noscript" | "template" | "head" | "iframe" | "object" | "svg")
+    matches!(
+        name,
+        "script" | "style" | "noscript" | "template" | "head" | "iframe" | "object" | "svg"
+    )
 }
 
 /// Elements that break the flow of text.
 fn is_block(name: &str) -> bool {
     matches!(
         name,
-        "p" | "div" | "br" | "li" | "ul" | "ol" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "tr" | "table"
-            | "blockquote" | "section" | "article" | "header" | "footer" | "pre" | "hr" | "figure"
-            | "figcaption" | "dd" | "dt" | "dl" | "aside" | "nav" | "main" | "address" | "caption"
+        "p" | "div"
+            | "br"
+            | "li"
+            | "ul"
+            | "ol"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "tr"
+            | "table"
+            | "blockquote"
+            | "section"
+            | "article"
+            | "header"
+            | "footer"
+            | "pre"
+            | "hr"
+            | "figure"
+            | "figcaption"
+            | "dd"
+            | "dt"
+            | "dl"
+            | "aside"
+            | "nav"
+            | "main"
+            | "address"
+            | "caption"
     )
 }
 
@@ -253,10 +304,19 @@ mod tests {
     fn html_becomes_text() {
         let html = "<p>North&nbsp;Korea &amp; <b>Russia</b></p><script>alert(1)</script><style>p{}</style>\
                     <ul><li>one</li><li>two</li></ul>Tail &lt;tag&gt;";
-        assert_eq!(html_to_text(html), "North Korea & Russia\none\ntwo\nTail <tag>");
+        assert_eq!(
+            html_to_text(html),
+            "North Korea & Russia\none\ntwo\nTail <tag>"
+        );
         assert_eq!(html_to_text("plain   text\n\n here"), "plain text\nhere");
-        assert_eq!(html_to_text("<table><tr><td>a</td><td>b</td></tr></table>"), "a b");
-        assert_eq!(html_to_text("<p>unclosed <i>tags <b>everywhere"), "unclosed tags everywhere");
+        assert_eq!(
+            html_to_text("<table><tr><td>a</td><td>b</td></tr></table>"),
+            "a b"
+        );
+        assert_eq!(
+            html_to_text("<p>unclosed <i>tags <b>everywhere"),
+            "unclosed tags everywhere"
+        );
     }
 
     #[test]

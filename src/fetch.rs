@@ -110,18 +110,31 @@ impl Fetcher {
 
     /// Fetches `url` (http, https or file). Validators turn an HTTP request
     /// into a conditional GET.
-    pub async fn fetch(&self, url: &str, validators: &Validators) -> Result<FetchOutcome, FetchError> {
+    pub async fn fetch(
+        &self,
+        url: &str,
+        validators: &Validators,
+    ) -> Result<FetchOutcome, FetchError> {
         if let Some(path) = url.strip_prefix("file://") {
             return self.read_file(path).await;
         }
         // The client's own timeout covers the body too; this is a backstop.
-        match tokio::time::timeout(self.timeout + Duration::from_secs(1), self.fetch_http(url, validators)).await {
+        match tokio::time::timeout(
+            self.timeout + Duration::from_secs(1),
+            self.fetch_http(url, validators),
+        )
+        .await
+        {
             Ok(result) => result,
             Err(_) => Err(FetchError::Timeout(self.timeout)),
         }
     }
 
-    async fn fetch_http(&self, url: &str, validators: &Validators) -> Result<FetchOutcome, FetchError> {
+    async fn fetch_http(
+        &self,
+        url: &str,
+        validators: &Validators,
+    ) -> Result<FetchOutcome, FetchError> {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::ACCEPT,
@@ -129,13 +142,27 @@ impl Fetcher {
                 "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8",
             ),
         );
-        if let Some(etag) = validators.etag.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+        if let Some(etag) = validators
+            .etag
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
             headers.insert(header::IF_NONE_MATCH, etag);
         }
-        if let Some(lm) = validators.last_modified.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+        if let Some(lm) = validators
+            .last_modified
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
             headers.insert(header::IF_MODIFIED_SINCE, lm);
         }
-        let response = self.client.get(url).headers(headers).send().await.map_err(|e| self.classify(e))?;
+        let response = self
+            .client
+            .get(url)
+            .headers(headers)
+            .send()
+            .await
+            .map_err(|e| self.classify(e))?;
         let status = response.status();
         if status == StatusCode::NOT_MODIFIED {
             return Ok(FetchOutcome::NotModified);
@@ -151,8 +178,13 @@ impl Fetcher {
                 retry_after,
             });
         }
-        if response.content_length().is_some_and(|len| len > self.max_bytes) {
-            return Err(FetchError::TooLarge { limit: self.max_bytes });
+        if response
+            .content_length()
+            .is_some_and(|len| len > self.max_bytes)
+        {
+            return Err(FetchError::TooLarge {
+                limit: self.max_bytes,
+            });
         }
         let header_value = |name| {
             response
@@ -171,7 +203,9 @@ impl Fetcher {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| self.classify(e))?;
             if body.len() as u64 + chunk.len() as u64 > self.max_bytes {
-                return Err(FetchError::TooLarge { limit: self.max_bytes });
+                return Err(FetchError::TooLarge {
+                    limit: self.max_bytes,
+                });
             }
             body.extend_from_slice(&chunk);
         }
@@ -202,9 +236,14 @@ impl Fetcher {
         let file = tokio::fs::File::open(path).await.map_err(fail)?;
         let mut body = Vec::new();
         // Read one byte past the cap to tell "exactly at the limit" from "over it".
-        file.take(self.max_bytes + 1).read_to_end(&mut body).await.map_err(fail)?;
+        file.take(self.max_bytes + 1)
+            .read_to_end(&mut body)
+            .await
+            .map_err(fail)?;
         if body.len() as u64 > self.max_bytes {
-            return Err(FetchError::TooLarge { limit: self.max_bytes });
+            return Err(FetchError::TooLarge {
+                limit: self.max_bytes,
+            });
         }
         Ok(FetchOutcome::Fetched {
             body,
@@ -233,7 +272,10 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 
@@ -248,9 +290,15 @@ mod tests {
         })
         .unwrap();
         let url = format!("file://{}", path.display());
-        let err = fetcher.fetch(&url, &Validators::default()).await.unwrap_err();
+        let err = fetcher
+            .fetch(&url, &Validators::default())
+            .await
+            .unwrap_err();
         assert!(matches!(err, FetchError::TooLarge { limit: 1024 }), "{err}");
-        let err = fetcher.fetch("file:///nonexistent/x.xml", &Validators::default()).await.unwrap_err();
+        let err = fetcher
+            .fetch("file:///nonexistent/x.xml", &Validators::default())
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/x.xml"), "{err}");
     }
 }

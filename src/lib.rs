@@ -6,6 +6,7 @@
 //! [`sinks`]. [`pipeline`] runs one poll of one feed through all of them.
 
 pub mod alerts;
+pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod document;
@@ -17,4 +18,3 @@ pub mod rules;
 pub mod sinks;
 pub mod store;
 pub mod text;
-pub mod commands;

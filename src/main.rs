@@ -11,7 +11,11 @@ use newswatch::commands::{self, MatchOptions, TailOptions};
 use newswatch::config::{Config, ConfigError};
 
 #[derive(Parser)]
-#[command(name = "newswatch", version, about = "Watch news feeds and alert on what matters")]
+#[command(
+    name = "newswatch",
+    version,
+    about = "Watch news feeds and alert on what matters"
+)]
 struct Cli {
     /// Configuration file (default: $NEWSWATCH_CONFIG, then
     /// $XDG_CONFIG_HOME/newswatch/newswatch.toml, then the built-in default)
@@ -62,6 +66,12 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Write a commented starter config to the default config path
+    Init {
+        /// Overwrite an existing file
+        #[arg(long)]
+        force: bool,
+    },
     /// Pretty-print the alert log
     Tail {
         /// Keep printing new alerts as they arrive (follows rotation)
@@ -86,7 +96,8 @@ enum Command {
 }
 
 fn parse_severity(s: &str) -> Result<newswatch::config::Severity, String> {
-    newswatch::config::Severity::parse(s).ok_or_else(|| "expected info, low, medium, high or critical".to_string())
+    newswatch::config::Severity::parse(s)
+        .ok_or_else(|| "expected info, low, medium, high or critical".to_string())
 }
 
 fn init_logging(cli: &Cli) {
@@ -144,6 +155,22 @@ fn runtime() -> tokio::runtime::Runtime {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
+    if let Command::Init { force } = cli.command {
+        let path = cli
+            .config
+            .clone()
+            .unwrap_or_else(newswatch::config::default_config_path);
+        return match commands::init(&path, force) {
+            Ok(()) => {
+                println!("wrote {}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let config = match load_config(&cli) {
         Ok(c) => Arc::new(c),
         Err(code) => return code,
@@ -153,7 +180,10 @@ fn main() -> ExitCode {
             print!("{}", commands::check_summary(&config));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run => runtime().block_on(newswatch::daemon::run(config)).map(|()| ExitCode::SUCCESS),
+        Command::Init { .. } => unreachable!("init is handled before the config is loaded"),
+        Command::Run => runtime()
+            .block_on(newswatch::daemon::run(config))
+            .map(|()| ExitCode::SUCCESS),
         Command::Once => runtime().block_on(commands::once(config)),
         Command::Match {
             source,

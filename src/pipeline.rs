@@ -78,7 +78,10 @@ impl Pipeline {
             .with_store(move |s| s.feed_state(&url))
             .await
             .map_err(|e| fail(e.into()))?;
-        let validators = state.as_ref().map(|s| s.validators.clone()).unwrap_or_default();
+        let validators = state
+            .as_ref()
+            .map(|s| s.validators.clone())
+            .unwrap_or_default();
         let outcome = self.fetcher.fetch(&feed.url, &validators).await;
         let now = Utc::now();
         let outcome = match outcome {
@@ -119,7 +122,16 @@ impl Pipeline {
         let feed_owned = feed.clone();
         let first_fetch = state.is_none_or(|s| s.first_success.is_none());
         let result = tokio::task::spawn_blocking(move || {
-            process(&config, &store, &feed_owned, &body, status, &new_validators, first_fetch, now)
+            process(
+                &config,
+                &store,
+                &feed_owned,
+                &body,
+                status,
+                &new_validators,
+                first_fetch,
+                now,
+            )
         })
         .await
         .map_err(|e| fail(PollCause::Task(e.to_string())))?;
@@ -130,7 +142,9 @@ impl Pipeline {
                     let message = e.to_string();
                     let url = feed.url.clone();
                     if let Err(store_error) = self
-                        .with_store(move |s| s.record_failure(&url, Some(status), &message, now.timestamp()))
+                        .with_store(move |s| {
+                            s.record_failure(&url, Some(status), &message, now.timestamp())
+                        })
                         .await
                     {
                         warn!(url = %feed.url, cause = %store_error, "cannot record the failed parse");
@@ -167,7 +181,9 @@ fn process(
 ) -> Result<PollReport, PollCause> {
     let parsed = parse_feed(body, &feed.url)?;
     let unseen = lock(store).unseen(&feed.url, parsed.items.iter().map(|i| i.key.as_str()))?;
-    let catch_up_start = now - chrono::Duration::from_std(config.raw.defaults.catch_up.0).unwrap_or(chrono::Duration::MAX);
+    let catch_up_start = now
+        - chrono::Duration::from_std(config.raw.defaults.catch_up.0)
+            .unwrap_or(chrono::Duration::MAX);
 
     let mut report = PollReport {
         items: parsed.items.len(),
@@ -205,14 +221,17 @@ fn process(
             let rule_id = rule.id.get_ref();
             if let Some(cooldown) = rule.cooldown {
                 let since = now.timestamp_millis() - cooldown.0.as_millis() as i64;
-                let in_batch = alerts.iter().any(|a| a.rule == *rule_id && a.story == story);
+                let in_batch = alerts
+                    .iter()
+                    .any(|a| a.rule == *rule_id && a.story == story);
                 if in_batch || lock(store).alerted_recently(rule_id, &story, since)? {
                     debug!(rule = %rule_id, story = %story, "within cooldown; not alerting again");
                     continue;
                 }
             }
             let alert = context.alert(rule, &m.hits, &story);
-            let json = serde_json::to_string(&alert).expect("alerts serialize: every field is a plain string or number");
+            let json = serde_json::to_string(&alert)
+                .expect("alerts serialize: every field is a plain string or number");
             alerts.push(PendingAlert {
                 id: alert.id,
                 rule: rule_id.clone(),
@@ -236,6 +255,13 @@ fn process(
             content: &item.content,
         })
         .collect();
-    lock(store).ingest(&feed.url, status, validators, now.timestamp(), &seen, &alerts)?;
+    lock(store).ingest(
+        &feed.url,
+        status,
+        validators,
+        now.timestamp(),
+        &seen,
+        &alerts,
+    )?;
     Ok(report)
 }

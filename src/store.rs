@@ -146,10 +146,12 @@ impl Store {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|e| {
-                    wrap(rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::new(
-                        e.kind(),
-                        format!("cannot create directory {}: {e}", dir.display()),
-                    ))))
+                    wrap(rusqlite::Error::ToSqlConversionFailure(Box::new(
+                        std::io::Error::new(
+                            e.kind(),
+                            format!("cannot create directory {}: {e}", dir.display()),
+                        ),
+                    )))
                 })?;
             }
         }
@@ -164,7 +166,9 @@ impl Store {
         self.conn.pragma_update(None, "journal_mode", "WAL")?;
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         self.conn.pragma_update(None, "foreign_keys", "ON")?;
-        let version: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version < 0 || version as usize > MIGRATIONS.len() {
             return Err(rusqlite::Error::ToSqlConversionFailure(
                 format!(
@@ -213,11 +217,18 @@ impl Store {
             )
             .map_err(|e| self.wrap(e))?;
         let rows = stmt.query_map([], feed_row).map_err(|e| self.wrap(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.wrap(e))
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.wrap(e))
     }
 
     /// Records a failed attempt.
-    pub fn record_failure(&self, url: &str, status: Option<u16>, error: &str, now: i64) -> Result<()> {
+    pub fn record_failure(
+        &self,
+        url: &str,
+        status: Option<u16>,
+        error: &str,
+        now: i64,
+    ) -> Result<()> {
         self.conn
             .execute(
                 "INSERT INTO feeds (url, last_attempt, last_status, last_error, consecutive_failures)
@@ -243,7 +254,11 @@ impl Store {
     }
 
     /// Which of `keys` this feed has not seen yet.
-    pub fn unseen<'k>(&self, url: &str, keys: impl IntoIterator<Item = &'k str>) -> Result<HashSet<String>> {
+    pub fn unseen<'k>(
+        &self,
+        url: &str,
+        keys: impl IntoIterator<Item = &'k str>,
+    ) -> Result<HashSet<String>> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT 1 FROM seen_items WHERE feed_url = ?1 AND item_key = ?2")
@@ -307,7 +322,16 @@ impl Store {
             for item in items {
                 seen.execute(params![url, item.key, now]).map_err(wrap)?;
                 history
-                    .execute(params![url, item.key, item.title, item.link, item.published, item.summary, item.content, now])
+                    .execute(params![
+                        url,
+                        item.key,
+                        item.title,
+                        item.link,
+                        item.published,
+                        item.summary,
+                        item.content,
+                        now
+                    ])
                     .map_err(wrap)?;
             }
             let mut pending = tx
@@ -318,7 +342,15 @@ impl Store {
                 .map_err(wrap)?;
             for alert in alerts {
                 pending
-                    .execute(params![alert.id, alert.rule, alert.story, url, alert.item_key, alert.created_ms, alert.json])
+                    .execute(params![
+                        alert.id,
+                        alert.rule,
+                        alert.story,
+                        url,
+                        alert.item_key,
+                        alert.created_ms,
+                        alert.json
+                    ])
                     .map_err(wrap)?;
             }
         }
@@ -346,20 +378,28 @@ impl Store {
                 })
             })
             .map_err(|e| self.wrap(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.wrap(e))
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.wrap(e))
     }
 
     /// Number of alerts waiting for delivery.
     pub fn pending_count(&self) -> Result<u64> {
         self.conn
-            .query_row("SELECT COUNT(*) FROM alerts WHERE delivered IS NULL", [], |r| r.get::<_, i64>(0))
+            .query_row(
+                "SELECT COUNT(*) FROM alerts WHERE delivered IS NULL",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
             .map(|n| n.max(0) as u64)
             .map_err(|e| self.wrap(e))
     }
 
     pub fn mark_delivered(&self, id: &str, now: i64) -> Result<()> {
         self.conn
-            .execute("UPDATE alerts SET delivered = ?2 WHERE id = ?1", params![id, now])
+            .execute(
+                "UPDATE alerts SET delivered = ?2 WHERE id = ?1",
+                params![id, now],
+            )
             .map(drop)
             .map_err(|e| self.wrap(e))
     }
@@ -386,7 +426,8 @@ impl Store {
                 })
             })
             .map_err(|e| self.wrap(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.wrap(e))
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.wrap(e))
     }
 
     /// Drops item text older than the retention window and delivered alerts
@@ -458,10 +499,17 @@ mod tests {
                 etag: Some("\"v1\"".into()),
                 last_modified: None,
             };
-            store.ingest("http://f", 200, &validators, 10, &[item], &[alert("a1")]).unwrap();
+            store
+                .ingest("http://f", 200, &validators, 10, &[item], &[alert("a1")])
+                .unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert!(store.unseen("http://f", ["k", "new"]).unwrap().contains("new"));
+        assert!(
+            store
+                .unseen("http://f", ["k", "new"])
+                .unwrap()
+                .contains("new")
+        );
         assert_eq!(store.unseen("http://f", ["k"]).unwrap().len(), 0);
         let state = store.feed_state("http://f").unwrap().unwrap();
         assert_eq!(state.validators.etag.as_deref(), Some("\"v1\""));
@@ -480,9 +528,17 @@ mod tests {
         store.record_failure("u", Some(500), "HTTP 500", 1).unwrap();
         store.record_failure("u", None, "timed out", 2).unwrap();
         let s = store.feed_state("u").unwrap().unwrap();
-        assert_eq!((s.consecutive_failures, s.last_error.as_deref()), (2, Some("timed out")));
+        assert_eq!(
+            (s.consecutive_failures, s.last_error.as_deref()),
+            (2, Some("timed out"))
+        );
         assert_eq!(s.first_success, None);
-        store.ingest("u", 200, &Validators::default(), 3, &[], &[]).unwrap();
-        assert_eq!(store.feed_state("u").unwrap().unwrap().consecutive_failures, 0);
+        store
+            .ingest("u", 200, &Validators::default(), 3, &[], &[])
+            .unwrap();
+        assert_eq!(
+            store.feed_state("u").unwrap().unwrap().consecutive_failures,
+            0
+        );
     }
 }

@@ -271,7 +271,10 @@ mod tests {
         assert_eq!(fold_words("Zelenskyy"), ["zelenskyy"]);
         assert_eq!(fold_words("Sélestat"), ["selestat"]);
         assert_eq!(fold_words("ＺＥＬＥＮＳＫＹＹ"), ["zelenskyy"]);
-        assert_eq!(fold_words("Straße Łódź Ørsted"), ["strasse", "lodz", "orsted"]);
+        assert_eq!(
+            fold_words("Straße Łódź Ørsted"),
+            ["strasse", "lodz", "orsted"]
+        );
         // Decomposed accents stay inside the word.
         assert_eq!(fold_words("Se\u{301}lestat"), ["selestat"]);
         assert_eq!(fold_words("ﬁnance"), ["finance"]);
@@ -287,7 +290,10 @@ mod tests {
             .iter()
             .map(|t| &text[t.start as usize..t.end as usize])
             .collect();
-        assert_eq!(words, ["Moscow", "Pyongyang", "ties", "Russia", "s", "pact"]);
+        assert_eq!(
+            words,
+            ["Moscow", "Pyongyang", "ties", "Russia", "s", "pact"]
+        );
         assert_eq!(norm.folded_token(3), "russia");
         let at = norm.folded.find("russia").unwrap();
         assert_eq!(norm.token_at_folded(at), Some(3));
@@ -317,7 +323,8 @@ mod tests {
 
     #[test]
     fn terminal_sanitizing_strips_escapes() {
-        let hostile = "Breaking\u{1b}[2J\u{1b}]0;pwned\u{7} news\u{1b}]8;;http://x\u{1b}\\link\r\n\u{9b}31m!";
+        let hostile =
+            "Breaking\u{1b}[2J\u{1b}]0;pwned\u{7} news\u{1b}]8;;http://x\u{1b}\\link\r\n\u{9b}31m!";
         assert_eq!(sanitize_terminal(hostile), "Breaking newslink  !");
         assert_eq!(sanitize_terminal("a\u{202e}b\u{0}c"), "abc");
     }

@@ -10,7 +10,12 @@ use common::{Route, Sandbox, TestServer, builtin_rules, fixture_feed, stderr};
 fn alert_summary(alerts: &[serde_json::Value]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = alerts
         .iter()
-        .map(|a| (a["rule"].as_str().unwrap().to_string(), a["item"]["key"].as_str().unwrap().to_string()))
+        .map(|a| {
+            (
+                a["rule"].as_str().unwrap().to_string(),
+                a["item"]["key"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     out.sort();
     out
@@ -46,31 +51,51 @@ fn once_alerts_exactly_the_intended_items_and_remembers_them() {
     );
 
     // The line format of the contract.
-    let troop = alerts.iter().find(|a| a["rule"] == "troop-deployment").unwrap();
+    let troop = alerts
+        .iter()
+        .find(|a| a["rule"] == "troop-deployment")
+        .unwrap();
     assert_eq!(troop["v"], 1);
     assert_eq!(troop["id"].as_str().unwrap().len(), 26);
     assert!(troop["ts"].as_str().unwrap().ends_with('Z'));
     assert_eq!(troop["title"], "Foreign troops deployed");
     assert_eq!(troop["severity"], "high");
-    assert_eq!(troop["item"]["link"], "https://news.example.org/world/wn-001");
+    assert_eq!(
+        troop["item"]["link"],
+        "https://news.example.org/world/wn-001"
+    );
     assert_eq!(troop["item"]["feed"]["url"], server.url("/world.xml"));
     assert_eq!(troop["item"]["feed"]["name"], "Test World Desk");
     assert_eq!(troop["sources"], 1);
     assert!(troop["item"]["published"].as_str().unwrap().ends_with('Z'));
     let matches = troop["matches"].as_array().unwrap();
-    let terms: Vec<&str> = matches.iter().map(|m| m["term"].as_str().unwrap()).collect();
+    let terms: Vec<&str> = matches
+        .iter()
+        .map(|m| m["term"].as_str().unwrap())
+        .collect();
     assert!(terms.contains(&"soldiers"), "{terms:?}");
     assert!(
-        matches.iter().any(|m| m["snippet"].as_str().unwrap().contains("sent several thousand")),
+        matches.iter().any(|m| m["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("sent several thousand")),
         "{matches:#?}"
     );
-    let entities: Vec<&str> = troop["entities"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let entities: Vec<&str> = troop["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
     for country in ["North Korea", "Russia", "Ukraine"] {
         assert!(entities.contains(&country), "{entities:?}");
     }
     // HTML was turned into text: no tags or script in snippets.
     let raw_log = std::fs::read_to_string(sandbox.log_path()).unwrap();
-    assert!(!raw_log.contains("<p>") && !raw_log.contains("trackArticle"), "{raw_log}");
+    assert!(
+        !raw_log.contains("<p>") && !raw_log.contains("trackArticle"),
+        "{raw_log}"
+    );
     assert!(raw_log.ends_with('\n') && raw_log.lines().count() == 2);
 
     // Second run: 304 via ETag, nothing new.
@@ -79,9 +104,15 @@ fn once_alerts_exactly_the_intended_items_and_remembers_them() {
     assert_eq!(sandbox.alerts().len(), 2);
     let requests = server.requests("/world.xml");
     assert_eq!(requests.len(), 2);
-    assert_eq!(requests[1].headers.get("if-none-match").map(String::as_str), Some("\"w1\""));
+    assert_eq!(
+        requests[1].headers.get("if-none-match").map(String::as_str),
+        Some("\"w1\"")
+    );
     let ua = requests[0].headers.get("user-agent").unwrap();
-    assert!(ua.starts_with(&format!("newswatch/{}", env!("CARGO_PKG_VERSION"))), "{ua}");
+    assert!(
+        ua.starts_with(&format!("newswatch/{}", env!("CARGO_PKG_VERSION"))),
+        "{ua}"
+    );
 
     // The log deleted, the feed changed (no 304): the state still remembers.
     std::fs::remove_file(sandbox.log_path()).unwrap();
@@ -158,7 +189,10 @@ fn failing_feeds_do_not_stop_the_others() {
         },
     );
     server.route("/error.xml", Route::Status(500));
-    server.route("/garbage.xml", Route::Garbage(b"\x00\x9f\x92\x96 this is <<< not a feed \xff".to_vec()));
+    server.route(
+        "/garbage.xml",
+        Route::Garbage(b"\x00\x9f\x92\x96 this is <<< not a feed \xff".to_vec()),
+    );
     server.route("/hang.xml", Route::Hang);
     let sandbox = Sandbox::new();
     let feeds: String = ["/error.xml", "/garbage.xml", "/hang.xml", "/good.xml"]
@@ -171,15 +205,30 @@ fn failing_feeds_do_not_stop_the_others() {
     let out = sandbox.run(&["once"]);
     let elapsed = started.elapsed();
     let err = stderr(&out);
-    assert!(out.status.success(), "one feed worked, so once succeeds: {err}");
-    assert!(elapsed < Duration::from_secs(30), "the hanging feed was cut off by the timeout ({elapsed:?})");
-    assert_eq!(sandbox.alerts().len(), 2, "{err}");
-    assert!(err.contains(&format!("feed {}: HTTP 500", server.url("/error.xml"))), "{err}");
     assert!(
-        err.contains(&format!("feed {}: not a readable feed", server.url("/garbage.xml"))),
+        out.status.success(),
+        "one feed worked, so once succeeds: {err}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(30),
+        "the hanging feed was cut off by the timeout ({elapsed:?})"
+    );
+    assert_eq!(sandbox.alerts().len(), 2, "{err}");
+    assert!(
+        err.contains(&format!("feed {}: HTTP 500", server.url("/error.xml"))),
         "{err}"
     );
-    assert!(err.contains(&format!("feed {}: timed out", server.url("/hang.xml"))), "{err}");
+    assert!(
+        err.contains(&format!(
+            "feed {}: not a readable feed",
+            server.url("/garbage.xml")
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("feed {}: timed out", server.url("/hang.xml"))),
+        "{err}"
+    );
 }
 
 #[test]
@@ -195,16 +244,34 @@ fn check_reports_broken_rules_with_location_and_caret() {
     let err = stderr(&out);
     let config = sandbox.config_path().display().to_string();
     // Line numbers count the sandbox's preamble (state, notify and fetch sections).
-    assert!(err.contains(&format!("{config}:17:37: error: rule \"broken\": expected a term after NOT")), "{err}");
-    assert!(err.contains(&format!("{config}:21:21: error: rule \"typo\": unknown kind \"contry\" — did you mean country?")), "{err}");
-    assert!(err.contains("17 | query = '(troops OR soldiers AND NOT'\n   |                                     ^"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{config}:17:37: error: rule \"broken\": expected a term after NOT"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{config}:21:21: error: rule \"typo\": unknown kind \"contry\" — did you mean country?"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "17 | query = '(troops OR soldiers AND NOT'\n   |                                     ^"
+        ),
+        "{err}"
+    );
     assert!(err.contains("2 errors in configuration"), "{err}");
 
     sandbox.write_config("[[rules]]\nid = \"good\"\nquery = 'troops NEAR deploy*'\n");
     let out = sandbox.run(&["check"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("rules:    1 (good)") && stdout.ends_with("ok\n"), "{stdout}");
+    assert!(
+        stdout.contains("rules:    1 (good)") && stdout.ends_with("ok\n"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -252,7 +319,9 @@ fn run_polls_repeatedly_and_stops_cleanly_on_sigterm() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for("the first two alerts", Duration::from_secs(20), || sandbox.alerts().len() == 2);
+    wait_for("the first two alerts", Duration::from_secs(20), || {
+        sandbox.alerts().len() == 2
+    });
     server.route(
         "/world.xml",
         Route::Feed {
@@ -260,7 +329,11 @@ fn run_polls_repeatedly_and_stops_cleanly_on_sigterm() {
             etag: Some("\"b\"".into()),
         },
     );
-    wait_for("the alert on the later item", Duration::from_secs(20), || sandbox.alerts().len() == 3);
+    wait_for(
+        "the alert on the later item",
+        Duration::from_secs(20),
+        || sandbox.alerts().len() == 3,
+    );
     assert!(server.requests("/world.xml").len() >= 2);
 
     let status = std::process::Command::new("kill")
@@ -273,12 +346,18 @@ fn run_polls_repeatedly_and_stops_cleanly_on_sigterm() {
         if let Some(exit) = child.try_wait().unwrap() {
             break exit;
         }
-        assert!(start.elapsed() < Duration::from_secs(15), "newswatch did not stop after SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "newswatch did not stop after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let mut err = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(exit.success(), "exit {exit:?}: {err}");
-    assert!(err.contains("SIGTERM: stopping") && err.contains("stopped"), "{err}");
+    assert!(
+        err.contains("SIGTERM: stopping") && err.contains("stopped"),
+        "{err}"
+    );
     assert_eq!(sandbox.alerts().len(), 3, "no alert written twice");
 }

@@ -81,7 +81,10 @@ impl GazetteerFile {
         let mut ids = std::collections::HashSet::new();
         for spec in &file.entity {
             if !valid_id(&spec.id) {
-                problems.push(format!("entity id {:?} must match [a-z0-9][a-z0-9-]*", spec.id));
+                problems.push(format!(
+                    "entity id {:?} must match [a-z0-9][a-z0-9-]*",
+                    spec.id
+                ));
             }
             if !ids.insert(spec.id.as_str()) {
                 problems.push(format!("entity id {:?} appears twice", spec.id));

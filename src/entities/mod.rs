@@ -323,13 +323,15 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
             }
@@ -392,7 +394,11 @@ aliases = ["Zelenskyy"]
 "#;
 
     fn tag_names(g: &Gazetteer, text: &str) -> Vec<String> {
-        let fields = [NormText::new(text), NormText::default(), NormText::default()];
+        let fields = [
+            NormText::new(text),
+            NormText::default(),
+            NormText::default(),
+        ];
         g.tag(&fields)
             .iter()
             .map(|m| g.entity(m.entity).name.clone())
@@ -412,14 +418,22 @@ aliases = ["Zelenskyy"]
     #[test]
     fn cased_short_forms() {
         let g = gazetteer(SMALL);
-        assert_eq!(tag_names(&g, "US and U.S. troops"), ["United States", "United States"]);
+        assert_eq!(
+            tag_names(&g, "US and U.S. troops"),
+            ["United States", "United States"]
+        );
         assert!(tag_names(&g, "let us go, Us too").is_empty());
     }
 
     #[test]
     fn person_spelling_variants() {
         let g = gazetteer(SMALL);
-        for text in ["Zelensky said", "Zelenskiy said", "Selenskyj sagte", "ZELENSKYY"] {
+        for text in [
+            "Zelensky said",
+            "Zelenskiy said",
+            "Selenskyj sagte",
+            "ZELENSKYY",
+        ] {
             assert_eq!(tag_names(&g, text), ["Volodymyr Zelenskyy"], "{text}");
         }
     }
@@ -458,7 +472,10 @@ aliases = ["Hermit Kingdom"]
 
     #[test]
     fn did_you_mean_suggests_close_names() {
-        assert_eq!(did_you_mean("contry", BASE_KINDS.into_iter()), Some("country"));
+        assert_eq!(
+            did_you_mean("contry", BASE_KINDS.into_iter()),
+            Some("country")
+        );
         assert_eq!(did_you_mean("banana", BASE_KINDS.into_iter()), None);
     }
 }

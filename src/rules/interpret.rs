@@ -8,7 +8,9 @@
 
 use crate::document::{Document, Field, FieldMask};
 use crate::entities::Gazetteer;
-use crate::rules::{Expr, Pos, distinct_entities, mention_positions, near_positions, regex_any, regex_hits};
+use crate::rules::{
+    Expr, Pos, distinct_entities, mention_positions, near_positions, regex_any, regex_hits,
+};
 
 /// Whether `expr` is true of `doc`.
 pub fn matches(expr: &Expr, doc: &Document, gazetteer: &Gazetteer) -> bool {
@@ -31,7 +33,9 @@ impl Interpreter<'_> {
             Expr::And(children) => children.iter().all(|c| self.truth(c)),
             Expr::Or(children) => children.iter().any(|c| self.truth(c)),
             Expr::Not(child) => !self.truth(child),
-            Expr::Regex { pattern, fields, .. } => match regex::Regex::new(pattern) {
+            Expr::Regex {
+                pattern, fields, ..
+            } => match regex::Regex::new(pattern) {
                 Ok(re) => regex_any(&re, self.doc, *fields),
                 Err(_) => false,
             },
@@ -47,7 +51,9 @@ impl Interpreter<'_> {
                 fields,
                 ..
             } => scan_text(self.doc, words, *prefix, *fields),
-            Expr::Regex { pattern, fields, .. } => match regex::Regex::new(pattern) {
+            Expr::Regex {
+                pattern, fields, ..
+            } => match regex::Regex::new(pattern) {
                 Ok(re) => regex_hits(&re, self.doc, 0)
                     .into_iter()
                     .filter(|p| fields & (1 << p.field) != 0)
@@ -64,7 +70,8 @@ impl Interpreter<'_> {
                 let Some(kind) = self.gazetteer.kind_id(kind) else {
                     return Vec::new();
                 };
-                let found = mention_positions(self.doc, *fields, |e| self.gazetteer.entity(e).kind == kind);
+                let found =
+                    mention_positions(self.doc, *fields, |e| self.gazetteer.entity(e).kind == kind);
                 if distinct_entities(&found) < *min as usize {
                     Vec::new()
                 } else {

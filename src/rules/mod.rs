@@ -82,7 +82,13 @@ pub fn near_positions(left: &[Pos], right: &[Pos], n: u32) -> Vec<Pos> {
             out.push(*p);
         }
     }
-    out.extend(right.iter().zip(right_used).filter(|(_, u)| *u).map(|(q, _)| *q));
+    out.extend(
+        right
+            .iter()
+            .zip(right_used)
+            .filter(|(_, u)| *u)
+            .map(|(q, _)| *q),
+    );
     out
 }
 
@@ -212,7 +218,9 @@ pub fn compile<'a>(
         AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
             .build(&builder.patterns)
-            .expect("rule patterns are folded words; the automaton builds for any realistic rule set")
+            .expect(
+                "rule patterns are folded words; the automaton builds for any realistic rule set",
+            )
     });
     Ok(RuleSet {
         rules: compiled,
@@ -222,7 +230,11 @@ pub fn compile<'a>(
         regexes: builder.regexes,
         by_anchor,
         always,
-        entity_names: gazetteer.entities().iter().map(|e| e.name.clone()).collect(),
+        entity_names: gazetteer
+            .entities()
+            .iter()
+            .map(|e| e.name.clone())
+            .collect(),
         entity_kinds: gazetteer.entities().iter().map(|e| e.kind).collect(),
     })
 }
@@ -241,8 +253,18 @@ struct Builder<'g> {
 impl Builder<'_> {
     fn node(&mut self, expr: &Expr) -> Result<Node, SyntaxError> {
         Ok(match expr {
-            Expr::And(children) => Node::And(children.iter().map(|c| self.node(c)).collect::<Result<_, _>>()?),
-            Expr::Or(children) => Node::Or(children.iter().map(|c| self.node(c)).collect::<Result<_, _>>()?),
+            Expr::And(children) => Node::And(
+                children
+                    .iter()
+                    .map(|c| self.node(c))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Expr::Or(children) => Node::Or(
+                children
+                    .iter()
+                    .map(|c| self.node(c))
+                    .collect::<Result<_, _>>()?,
+            ),
             Expr::Not(child) => Node::Not(Box::new(self.node(child)?)),
             Expr::Near(a, b, n) => Node::Near(Box::new(self.node(a)?), Box::new(self.node(b)?), *n),
             atom => Node::Atom(self.atom(atom)?),
@@ -314,9 +336,10 @@ impl Builder<'_> {
                 span,
             } => {
                 let Some(kind_id) = self.gazetteer.kind_id(kind) else {
-                    let hint = did_you_mean(kind, self.gazetteer.kinds().iter().map(String::as_str))
-                        .map(|s| format!(" — did you mean {s}?"))
-                        .unwrap_or_default();
+                    let hint =
+                        did_you_mean(kind, self.gazetteer.kinds().iter().map(String::as_str))
+                            .map(|s| format!(" — did you mean {s}?"))
+                            .unwrap_or_default();
                     return Err(SyntaxError {
                         span: span.clone(),
                         message: format!("unknown kind \"{kind}\"{hint}"),
@@ -339,7 +362,11 @@ impl Builder<'_> {
         let key = (format!("{kind:?}"), fields);
         let id = *self.atom_index.entry(key).or_insert(next);
         if id == next {
-            self.atoms.push(Atom { kind, fields, label });
+            self.atoms.push(Atom {
+                kind,
+                fields,
+                label,
+            });
         }
         Ok(id)
     }
@@ -418,7 +445,9 @@ impl Eval<'_> {
                     .copied()
                     .collect()
             }
-            AtomKind::Entity { entity } => mention_positions(self.doc, atom.fields, |e| e == entity),
+            AtomKind::Entity { entity } => {
+                mention_positions(self.doc, atom.fields, |e| e == entity)
+            }
             AtomKind::Kind { kind, min } => {
                 let gaz_kind = |e: u32| self.set.entity_kind(e) == Some(kind);
                 let found = mention_positions(self.doc, atom.fields, gaz_kind);
@@ -446,7 +475,9 @@ impl Eval<'_> {
                     .any(|(_, p)| fields & (1 << p.field) != 0)
             }
             // A regex match counts even where it covers no whole token.
-            AtomKind::Regex { regex } => regex_any(&self.set.regexes[regex as usize], self.doc, atom.fields),
+            AtomKind::Regex { regex } => {
+                regex_any(&self.set.regexes[regex as usize], self.doc, atom.fields)
+            }
             _ => !self.atom_positions(atom_id).is_empty(),
         }
     }
@@ -486,7 +517,11 @@ impl Eval<'_> {
 }
 
 /// Positions of mentions in `fields` whose entity satisfies `keep`.
-pub(crate) fn mention_positions(doc: &Document, fields: FieldMask, keep: impl Fn(u32) -> bool) -> Vec<Pos> {
+pub(crate) fn mention_positions(
+    doc: &Document,
+    fields: FieldMask,
+    keep: impl Fn(u32) -> bool,
+) -> Vec<Pos> {
     doc.mentions
         .iter()
         .filter(|m| fields & m.field.bit() != 0 && keep(m.entity))
@@ -543,13 +578,17 @@ fn tokens_covering(text: &NormText, range: Range<usize>) -> Option<(u32, u32)> {
         let start = text.tokens[i].folded_start as usize;
         start + text.folded[start..].find(' ').unwrap_or(0)
     };
-    let first = text.tokens.partition_point(|t| (t.folded_start as usize) < range.start);
+    let first = text
+        .tokens
+        .partition_point(|t| (t.folded_start as usize) < range.start);
     // The token before may extend into the range.
     let first = match first.checked_sub(1) {
         Some(prev) if folded_end(prev) > range.start => prev,
         _ => first,
     };
-    let last = text.tokens.partition_point(|t| (t.folded_start as usize) < range.end);
+    let last = text
+        .tokens
+        .partition_point(|t| (t.folded_start as usize) < range.end);
     (first < last).then_some((first as u32, last as u32))
 }
 
@@ -617,7 +656,10 @@ impl RuleSet {
         let mut entities: Vec<u32> = doc.mentions.iter().map(|m| m.entity).collect();
         entities.sort_unstable();
         entities.dedup();
-        let mut kinds: Vec<u32> = entities.iter().filter_map(|&e| self.entity_kind(e)).collect();
+        let mut kinds: Vec<u32> = entities
+            .iter()
+            .filter_map(|&e| self.entity_kind(e))
+            .collect();
         kinds.sort_unstable();
         kinds.dedup();
         for &e in &entities {
@@ -655,7 +697,10 @@ impl RuleSet {
             let atom = &self.atoms[p.atom as usize];
             match atom.kind {
                 AtomKind::Kind { .. } | AtomKind::Entity { .. } => {
-                    let name = self.entity_names.get(p.entity as usize).map_or("?", String::as_str);
+                    let name = self
+                        .entity_names
+                        .get(p.entity as usize)
+                        .map_or("?", String::as_str);
                     format!("{} = {name}", atom.label)
                 }
                 _ => atom.label.clone(),

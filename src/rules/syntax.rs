@@ -138,7 +138,10 @@ fn lex(src: &str) -> Result<Vec<(Tok, Range<usize>)>, SyntaxError> {
             '>' => {
                 chars.next();
                 if chars.next_if(|&(_, c)| c == '=').is_none() {
-                    return Err(SyntaxError::new(start..start + 1, "expected '>=' (at least)"));
+                    return Err(SyntaxError::new(
+                        start..start + 1,
+                        "expected '>=' (at least)",
+                    ));
                 }
                 out.push((Tok::AtLeast, start..start + 2));
             }
@@ -157,7 +160,10 @@ fn lex(src: &str) -> Result<Vec<(Tok, Range<usize>)>, SyntaxError> {
                         }
                     }
                 };
-                out.push((Tok::Phrase(src[body_start..end].to_string()), start..end + 1));
+                out.push((
+                    Tok::Phrase(src[body_start..end].to_string()),
+                    start..end + 1,
+                ));
             }
             '/' => {
                 chars.next();
@@ -216,7 +222,9 @@ fn lex(src: &str) -> Result<Vec<(Tok, Range<usize>)>, SyntaxError> {
                             _ => {
                                 return Err(SyntaxError::new(
                                     start..end,
-                                    format!("NEAR needs a distance between 1 and {MAX_NEAR}, as in NEAR/5"),
+                                    format!(
+                                        "NEAR needs a distance between 1 and {MAX_NEAR}, as in NEAR/5"
+                                    ),
                                 ));
                             }
                         }
@@ -241,7 +249,10 @@ struct Parser {
 pub fn parse(src: &str) -> Result<Expr, SyntaxError> {
     let toks = lex(src)?;
     if toks.is_empty() {
-        return Err(SyntaxError::new(0..src.len().max(1), "empty query: expected a term"));
+        return Err(SyntaxError::new(
+            0..src.len().max(1),
+            "empty query: expected a term",
+        ));
     }
     let mut parser = Parser {
         toks,
@@ -254,7 +265,10 @@ pub fn parse(src: &str) -> Result<Expr, SyntaxError> {
         let message = if *tok == Tok::RParen {
             "unbalanced parenthesis: nothing to close here".to_string()
         } else {
-            format!("expected AND, OR or the end of the query, found {}", describe(tok))
+            format!(
+                "expected AND, OR or the end of the query, found {}",
+                describe(tok)
+            )
         };
         return Err(SyntaxError::new(span.clone(), message));
     }
@@ -296,9 +310,10 @@ impl Parser {
 
     fn after(&self, what: &str) -> SyntaxError {
         match self.peek() {
-            Some((tok, span)) => {
-                SyntaxError::new(span.clone(), format!("expected a term after {what}, found {}", describe(tok)))
-            }
+            Some((tok, span)) => SyntaxError::new(
+                span.clone(),
+                format!("expected a term after {what}, found {}", describe(tok)),
+            ),
             None => SyntaxError::new(self.eof_span(), format!("expected a term after {what}")),
         }
     }
@@ -307,7 +322,12 @@ impl Parser {
         matches!(
             self.peek(),
             Some((
-                Tok::LParen | Tok::Not | Tok::Word(_) | Tok::Phrase(_) | Tok::Regex(_) | Tok::Scope(_),
+                Tok::LParen
+                    | Tok::Not
+                    | Tok::Word(_)
+                    | Tok::Phrase(_)
+                    | Tok::Regex(_)
+                    | Tok::Scope(_),
                 _
             ))
         )
@@ -317,7 +337,10 @@ impl Parser {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             let span = self.peek().map_or(self.eof_span(), |(_, s)| s.clone());
-            return Err(SyntaxError::new(span, format!("query nests deeper than {MAX_DEPTH} levels")));
+            return Err(SyntaxError::new(
+                span,
+                format!("query nests deeper than {MAX_DEPTH} levels"),
+            ));
         }
         let mut alternatives = vec![self.and_expr(fields)?];
         while let Some((Tok::Or, _)) = self.peek() {
@@ -409,12 +432,18 @@ impl Parser {
         match tok {
             Tok::LParen => {
                 if matches!(self.peek(), Some((Tok::RParen, _))) {
-                    return Err(SyntaxError::new(span, "empty parentheses: expected a term inside"));
+                    return Err(SyntaxError::new(
+                        span,
+                        "empty parentheses: expected a term inside",
+                    ));
                 }
                 let inner = self.or_expr(fields)?;
                 match self.next() {
                     Some((Tok::RParen, _)) => Ok(inner),
-                    _ => Err(SyntaxError::new(span, "unbalanced parenthesis opened here: expected ')'")),
+                    _ => Err(SyntaxError::new(
+                        span,
+                        "unbalanced parenthesis opened here: expected ')'",
+                    )),
                 }
             }
             Tok::Scope(scope) => self.scoped(&scope, span, fields),
@@ -429,7 +458,12 @@ impl Parser {
             Tok::Regex(pattern) => {
                 if let Err(e) = regex::Regex::new(&pattern) {
                     let detail = e.to_string();
-                    let last = detail.lines().last().unwrap_or("invalid").trim().to_string();
+                    let last = detail
+                        .lines()
+                        .last()
+                        .unwrap_or("invalid")
+                        .trim()
+                        .to_string();
                     return Err(SyntaxError::new(span, format!("invalid regex: {last}")));
                 }
                 Ok(Expr::Regex {
@@ -438,9 +472,18 @@ impl Parser {
                     span,
                 })
             }
-            Tok::RParen => Err(SyntaxError::new(span, "unbalanced parenthesis: nothing to close here")),
-            Tok::Star => Err(SyntaxError::new(span, "'*' must follow a word, as in deploy*")),
-            other => Err(SyntaxError::new(span, format!("expected a term, found {}", describe(&other)))),
+            Tok::RParen => Err(SyntaxError::new(
+                span,
+                "unbalanced parenthesis: nothing to close here",
+            )),
+            Tok::Star => Err(SyntaxError::new(
+                span,
+                "'*' must follow a word, as in deploy*",
+            )),
+            other => Err(SyntaxError::new(
+                span,
+                format!("expected a term, found {}", describe(&other)),
+            )),
         }
     }
 
@@ -455,7 +498,12 @@ impl Parser {
         }
     }
 
-    fn scoped(&mut self, scope: &str, span: Range<usize>, fields: FieldMask) -> Result<Expr, SyntaxError> {
+    fn scoped(
+        &mut self,
+        scope: &str,
+        span: Range<usize>,
+        fields: FieldMask,
+    ) -> Result<Expr, SyntaxError> {
         if let Some(field) = Field::from_name(scope) {
             if fields != ALL_FIELDS && fields != field.bit() {
                 return Err(SyntaxError::new(
@@ -482,7 +530,10 @@ impl Parser {
             },
             "kind" => {
                 let Some((Tok::Word(kind), kind_span)) = self.next() else {
-                    return Err(SyntaxError::new(span, "kind: needs a kind, as in kind:country or kind:country>=2"));
+                    return Err(SyntaxError::new(
+                        span,
+                        "kind: needs a kind, as in kind:country or kind:country>=2",
+                    ));
                 };
                 let mut end = kind_span.end;
                 let mut min = 1;
@@ -502,7 +553,10 @@ impl Parser {
                             };
                         }
                         _ => {
-                            return Err(SyntaxError::new(kind_span.end..kind_span.end + 2, "expected a number after '>='"));
+                            return Err(SyntaxError::new(
+                                kind_span.end..kind_span.end + 2,
+                                "expected a number after '>='",
+                            ));
                         }
                     }
                 }
@@ -522,7 +576,9 @@ impl Parser {
                 .unwrap_or_default();
                 Err(SyntaxError::new(
                     span,
-                    format!("unknown field \"{other}:\"{hint} (fields are title:, summary:, content:, entity:, kind:)"),
+                    format!(
+                        "unknown field \"{other}:\"{hint} (fields are title:, summary:, content:, entity:, kind:)"
+                    ),
                 ))
             }
         }
@@ -533,13 +589,24 @@ fn contains_only_negation(expr: &Expr) -> bool {
     matches!(expr, Expr::Not(_))
 }
 
-fn text_expr(raw: &str, prefix: bool, fields: FieldMask, span: Range<usize>) -> Result<Expr, SyntaxError> {
+fn text_expr(
+    raw: &str,
+    prefix: bool,
+    fields: FieldMask,
+    span: Range<usize>,
+) -> Result<Expr, SyntaxError> {
     let words = fold_words(raw);
     if words.is_empty() {
-        return Err(SyntaxError::new(span, format!("{raw:?} has no letters or digits to match")));
+        return Err(SyntaxError::new(
+            span,
+            format!("{raw:?} has no letters or digits to match"),
+        ));
     }
     if prefix && words.last().is_some_and(|w| w.chars().count() < 2) {
-        return Err(SyntaxError::new(span, "a prefix needs at least 2 letters before '*'"));
+        return Err(SyntaxError::new(
+            span,
+            "a prefix needs at least 2 letters before '*'",
+        ));
     }
     Ok(Expr::Text {
         words,
@@ -603,7 +670,9 @@ mod tests {
 
     fn words(e: &Expr) -> String {
         match e {
-            Expr::Text { .. } | Expr::Regex { .. } | Expr::Entity { .. } | Expr::Kind { .. } => e.label(),
+            Expr::Text { .. } | Expr::Regex { .. } | Expr::Entity { .. } | Expr::Kind { .. } => {
+                e.label()
+            }
             Expr::And(c) => format!("AND({})", c.iter().map(words).collect::<Vec<_>>().join(",")),
             Expr::Or(c) => format!("OR({})", c.iter().map(words).collect::<Vec<_>>().join(",")),
             Expr::Not(c) => format!("NOT({})", words(c)),
@@ -620,46 +689,83 @@ mod tests {
         let e = parse("x AND NOT a NEAR/3 b").unwrap();
         assert_eq!(words(&e), "AND(x,NOT(NEAR3(a,b)))");
         let e = parse(r#"(troops OR soldiers) NEAR/12 deploy* AND kind:country>=2"#).unwrap();
-        assert_eq!(words(&e), "AND(NEAR12(OR(troops,soldiers),deploy*),kind:country>=2)");
+        assert_eq!(
+            words(&e),
+            "AND(NEAR12(OR(troops,soldiers),deploy*),kind:country>=2)"
+        );
     }
 
     #[test]
     fn atoms_parse() {
-        let e = parse(r#"title:"EU summit" entity:"North Korea" content:(a OR bo*) /\d+ troops/ kind:org"#).unwrap();
+        let e = parse(
+            r#"title:"EU summit" entity:"North Korea" content:(a OR bo*) /\d+ troops/ kind:org"#,
+        )
+        .unwrap();
         assert_eq!(
             words(&e),
             r#"AND(title:"eu summit",entity:"North Korea",OR(content:a,content:bo*),/\d+ troops/,kind:org)"#
         );
         // Words with inner punctuation become phrases of their tokens.
-        assert_eq!(words(&parse("U.S. Moscow-Pyongyang").unwrap()), r#"AND("u s","moscow pyongyang")"#);
-        assert_eq!(words(&parse("Sélestat NEAR x").unwrap()), "NEAR10(selestat,x)");
+        assert_eq!(
+            words(&parse("U.S. Moscow-Pyongyang").unwrap()),
+            r#"AND("u s","moscow pyongyang")"#
+        );
+        assert_eq!(
+            words(&parse("Sélestat NEAR x").unwrap()),
+            "NEAR10(selestat,x)"
+        );
     }
 
     #[test]
     fn located_errors() {
-        assert_eq!(err("troops AND NOT"), ("expected a term after NOT".into(), "<end>".into()));
+        assert_eq!(
+            err("troops AND NOT"),
+            ("expected a term after NOT".into(), "<end>".into())
+        );
         assert_eq!(
             err("(troops OR soldiers"),
-            ("unbalanced parenthesis opened here: expected ')'".into(), "(".into())
+            (
+                "unbalanced parenthesis opened here: expected ')'".into(),
+                "(".into()
+            )
         );
         assert_eq!(
             err("troops NEAR/0 deploy"),
-            ("NEAR needs a distance between 1 and 1000, as in NEAR/5".into(), "NEAR/0".into())
+            (
+                "NEAR needs a distance between 1 and 1000, as in NEAR/5".into(),
+                "NEAR/0".into()
+            )
         );
         assert_eq!(err("a NEAR/5000 b").1, "NEAR/5000");
-        assert_eq!(err("troops)").0, "unbalanced parenthesis: nothing to close here");
-        assert_eq!(err("\"open phrase").0, "unterminated phrase: this quote is never closed");
+        assert_eq!(
+            err("troops)").0,
+            "unbalanced parenthesis: nothing to close here"
+        );
+        assert_eq!(
+            err("\"open phrase").0,
+            "unterminated phrase: this quote is never closed"
+        );
         assert_eq!(err("a OR").0, "expected a term after OR");
-        assert!(err("a AND )").0.starts_with("expected a term after AND, found ')'"));
+        assert!(
+            err("a AND )")
+                .0
+                .starts_with("expected a term after AND, found ')'")
+        );
         assert_eq!(err("/(unclosed/").1, "/(unclosed/");
         assert!(err("/(unclosed/").0.starts_with("invalid regex"));
         assert!(err("titel:x").0.contains("did you mean title:?"));
-        assert_eq!(err("a*").0.as_str(), "a prefix needs at least 2 letters before '*'");
+        assert_eq!(
+            err("a*").0.as_str(),
+            "a prefix needs at least 2 letters before '*'"
+        );
         assert_eq!(err("  ").0, "empty query: expected a term");
         assert!(err("NOT fisheries").0.contains("almost every item"));
         assert_eq!(err("kind:country>=0").1, "0");
         assert!(err("title:summary:x").0.contains("never match"));
-        assert_eq!(err("a NEAR NOT b").0, "NEAR needs terms that occur in the text on both sides; move NOT outside the NEAR");
+        assert_eq!(
+            err("a NEAR NOT b").0,
+            "NEAR needs terms that occur in the text on both sides; move NOT outside the NEAR"
+        );
     }
 
     #[test]

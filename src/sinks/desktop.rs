@@ -39,9 +39,19 @@ pub fn escape_markup(text: &str) -> String {
 
 /// The notification for an alert (summary, body, urgency, timeout).
 pub fn notification(alert: &Alert) -> Notification {
-    let feed = alert.item.feed.name.as_deref().unwrap_or(&alert.item.feed.url);
+    let feed = alert
+        .item
+        .feed
+        .name
+        .as_deref()
+        .unwrap_or(&alert.item.feed.url);
     let when = alert.item.published.as_deref().unwrap_or(&alert.ts);
-    let body = format!("{}\n{} · {}", escape_markup(&alert.item.title), escape_markup(feed), escape_markup(when));
+    let body = format!(
+        "{}\n{} · {}",
+        escape_markup(&alert.item.title),
+        escape_markup(feed),
+        escape_markup(when)
+    );
     let (urgency, timeout) = match alert.severity {
         Severity::Critical => (Urgency::Critical, Timeout::Never),
         Severity::High => (Urgency::Normal, Timeout::Milliseconds(30_000)),
@@ -76,7 +86,10 @@ impl DesktopSink {
                 return;
             }
             Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no answer from the notification server within {}s", NOTIFY_TIMEOUT.as_secs()),
+            Err(_) => format!(
+                "no answer from the notification server within {}s",
+                NOTIFY_TIMEOUT.as_secs()
+            ),
         };
         if !self.failing {
             warn!(cause = %error, "desktop notifications unavailable; alerts still go to the log");
@@ -91,6 +104,9 @@ mod tests {
 
     #[test]
     fn markup_is_escaped() {
-        assert_eq!(escape_markup("<b>Tom & \"Jerry\"</b>\u{1b}[31m"), "&lt;b&gt;Tom &amp; &quot;Jerry&quot;&lt;/b&gt;");
+        assert_eq!(
+            escape_markup("<b>Tom & \"Jerry\"</b>\u{1b}[31m"),
+            "&lt;b&gt;Tom &amp; &quot;Jerry&quot;&lt;/b&gt;"
+        );
     }
 }

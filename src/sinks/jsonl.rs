@@ -94,7 +94,10 @@ impl JsonlSink {
                     std::fs::create_dir_all(dir)?;
                 }
             }
-            let file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
             self.file = Some(file);
         }
         Ok(self.file.as_mut().expect("the file was opened just above"))
@@ -138,7 +141,10 @@ mod tests {
         let mut sink = JsonlSink::open(&path).unwrap();
         sink.append("a", r#"{"id":"a"}"#).unwrap();
         sink.append("b", r#"{"id":"b"}"#).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"id\":\"a\"}\n{\"id\":\"b\"}\n");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"id\":\"a\"}\n{\"id\":\"b\"}\n"
+        );
         let sink = JsonlSink::open(&path).unwrap();
         assert!(sink.contains("a") && sink.contains("b") && !sink.contains("c"));
     }

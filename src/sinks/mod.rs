@@ -48,7 +48,10 @@ pub struct Delivered {
 }
 
 /// Delivers every pending alert. `store` is locked only around each SQL call.
-pub async fn deliver_pending(store: &std::sync::Mutex<Store>, sinks: &mut Sinks) -> Result<Delivered, DeliveryError> {
+pub async fn deliver_pending(
+    store: &std::sync::Mutex<Store>,
+    sinks: &mut Sinks,
+) -> Result<Delivered, DeliveryError> {
     let mut report = Delivered::default();
     loop {
         let batch = lock(store).pending_alerts(256)?;
@@ -62,10 +65,13 @@ pub async fn deliver_pending(store: &std::sync::Mutex<Store>, sinks: &mut Sinks)
                 report.already_logged += 1;
                 continue;
             }
-            sinks.log.append(&pending.id, &pending.json).map_err(|cause| DeliveryError::Log {
-                path: sinks.log.path().display().to_string(),
-                cause,
-            })?;
+            sinks
+                .log
+                .append(&pending.id, &pending.json)
+                .map_err(|cause| DeliveryError::Log {
+                    path: sinks.log.path().display().to_string(),
+                    cause,
+                })?;
             lock(store).mark_delivered(&pending.id, now)?;
             report.written += 1;
 
@@ -81,7 +87,9 @@ pub async fn deliver_pending(store: &std::sync::Mutex<Store>, sinks: &mut Sinks)
                         desktop.notify(&alert).await;
                     }
                     Ok(_) => {}
-                    Err(e) => error!(id = %pending.id, cause = %e, "stored alert is not valid alert JSON"),
+                    Err(e) => {
+                        error!(id = %pending.id, cause = %e, "stored alert is not valid alert JSON")
+                    }
                 }
             }
         }
@@ -91,7 +99,9 @@ pub async fn deliver_pending(store: &std::sync::Mutex<Store>, sinks: &mut Sinks)
 /// Locks the store; a poisoned lock still holds a usable connection, because
 /// every store method leaves SQLite consistent even if a caller panicked.
 pub fn lock(store: &std::sync::Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
-    store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    store
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// One alert as a line for humans: time, severity, rule, item title, feed, link.
@@ -108,7 +118,12 @@ pub fn pretty_line(alert: &Alert, color: bool) -> String {
     } else {
         (String::new(), "")
     };
-    let feed = alert.item.feed.name.as_deref().unwrap_or(&alert.item.feed.url);
+    let feed = alert
+        .item
+        .feed
+        .name
+        .as_deref()
+        .unwrap_or(&alert.item.feed.url);
     format!(
         "{} {on}{:<8}{off} {:<20} {} — {}  {}",
         sanitize_terminal(&alert.ts),

@@ -52,7 +52,11 @@ impl TestServer {
                 });
             }
         });
-        TestServer { addr, routes, received }
+        TestServer {
+            addr,
+            routes,
+            received,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -64,11 +68,21 @@ impl TestServer {
     }
 
     pub fn requests(&self, path: &str) -> Vec<Received> {
-        self.received.lock().unwrap().iter().filter(|r| r.path == path).cloned().collect()
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
     }
 }
 
-fn serve(stream: TcpStream, routes: &Mutex<HashMap<String, Route>>, log: &Mutex<Vec<Received>>) -> std::io::Result<()> {
+fn serve(
+    stream: TcpStream,
+    routes: &Mutex<HashMap<String, Route>>,
+    log: &Mutex<Vec<Received>>,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
@@ -89,21 +103,27 @@ fn serve(stream: TcpStream, routes: &Mutex<HashMap<String, Route>>, log: &Mutex<
     });
     let route = routes.lock().unwrap().get(&path).cloned();
     let mut stream = stream;
-    let respond = |stream: &mut TcpStream, status: &str, extra: &str, body: &[u8]| -> std::io::Result<()> {
-        write!(
-            stream,
-            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n",
-            body.len()
-        )?;
-        stream.write_all(body)?;
-        stream.flush()
-    };
+    let respond =
+        |stream: &mut TcpStream, status: &str, extra: &str, body: &[u8]| -> std::io::Result<()> {
+            write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n",
+                body.len()
+            )?;
+            stream.write_all(body)?;
+            stream.flush()
+        };
     match route {
         None => respond(&mut stream, "404 Not Found", "", b"not found"),
         Some(Route::Feed { body, etag }) => {
             if let (Some(tag), Some(sent)) = (&etag, headers.get("if-none-match")) {
                 if tag == sent {
-                    return respond(&mut stream, "304 Not Modified", &format!("ETag: {tag}\r\n"), b"");
+                    return respond(
+                        &mut stream,
+                        "304 Not Modified",
+                        &format!("ETag: {tag}\r\n"),
+                        b"",
+                    );
                 }
             }
             let extra = match &etag {
@@ -112,8 +132,18 @@ fn serve(stream: TcpStream, routes: &Mutex<HashMap<String, Route>>, log: &Mutex<
             };
             respond(&mut stream, "200 OK", &extra, &body)
         }
-        Some(Route::Status(code)) => respond(&mut stream, &format!("{code} Scripted"), "", b"scripted failure"),
-        Some(Route::Garbage(bytes)) => respond(&mut stream, "200 OK", "Content-Type: application/rss+xml\r\n", &bytes),
+        Some(Route::Status(code)) => respond(
+            &mut stream,
+            &format!("{code} Scripted"),
+            "",
+            b"scripted failure",
+        ),
+        Some(Route::Garbage(bytes)) => respond(
+            &mut stream,
+            "200 OK",
+            "Content-Type: application/rss+xml\r\n",
+            &bytes,
+        ),
         Some(Route::Hang) => {
             std::thread::sleep(Duration::from_secs(120));
             Ok(())
@@ -124,12 +154,17 @@ fn serve(stream: TcpStream, routes: &Mutex<HashMap<String, Route>>, log: &Mutex<
 /// A fixture file's text with `{{RECENT}}` / `{{OLD}}` replaced by RFC 2822
 /// dates one hour and thirty days ago.
 pub fn fixture_feed(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/feeds").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/feeds")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let now = chrono::Utc::now();
-    text.replace("{{RECENT}}", &(now - chrono::Duration::hours(1)).to_rfc2822())
-        .replace("{{OLD}}", &(now - chrono::Duration::days(30)).to_rfc2822())
-        .into_bytes()
+    text.replace(
+        "{{RECENT}}",
+        &(now - chrono::Duration::hours(1)).to_rfc2822(),
+    )
+    .replace("{{OLD}}", &(now - chrono::Duration::days(30)).to_rfc2822())
+    .into_bytes()
 }
 
 /// A scratch directory with a config file, and the binary run against it.
@@ -188,7 +223,9 @@ impl Sandbox {
         match std::fs::read_to_string(self.log_path()) {
             Ok(text) => text
                 .lines()
-                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad log line {l:?}: {e}")))
+                .map(|l| {
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("bad log line {l:?}: {e}"))
+                })
                 .collect(),
             Err(_) => Vec::new(),
         }
@@ -202,6 +239,8 @@ pub fn stderr(output: &Output) -> String {
 /// The two rules of the built-in config, so tests exercise the shipped queries.
 pub fn builtin_rules() -> String {
     let builtin = include_str!("../../config/newswatch.toml");
-    let start = builtin.find("[[rules]]").expect("the built-in config has rules");
+    let start = builtin
+        .find("[[rules]]")
+        .expect("the built-in config has rules");
     builtin[start..].to_string()
 }
