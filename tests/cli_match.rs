@@ -1,0 +1,145 @@
+//! `newswatch match`: a dry run that explains and touches no state.
+
+mod common;
+
+use std::io::Write;
+use std::process::Stdio;
+
+use common::{Route, Sandbox, TestServer, builtin_rules, fixture_feed, stderr};
+
+fn fixture(path: &str) -> String {
+    format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn explains_which_rules_fire_on_an_article_file() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&builtin_rules());
+    let out = sandbox.run(&["match", &fixture("articles/troops-article.txt")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("✔ troop-deployment (high) — Foreign troops deployed"),
+        "{text}"
+    );
+    assert!(!text.contains("eu-summit"), "{text}");
+    assert!(text.contains("\"fight alongside\""), "{text}");
+    assert!(text.contains("entities: "), "{text}");
+    assert!(text.contains("North Korea (country)"), "{text}");
+    assert!(text.trim_end().ends_with("1 items, 1 matched"), "{text}");
+    assert!(
+        !sandbox.path("state").exists(),
+        "match must not create state"
+    );
+
+    let out = sandbox.run(&["match", &fixture("articles/mountain-summit.txt")]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 items, 0 matched"));
+}
+
+#[test]
+fn reads_an_article_from_stdin_and_tries_a_query() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config("");
+    let mut child = sandbox
+        .command(&["match", "-", "--rule", "summit NEAR/8 walkers", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let article = std::fs::read(fixture("articles/mountain-summit.txt")).unwrap();
+    child.stdin.take().unwrap().write_all(&article).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["title"], "Record crowds on the summit of Snowdon");
+    let hits = lines[0]["matches"][0]["hits"].as_array().unwrap();
+    let terms: Vec<&str> = hits.iter().map(|h| h["term"].as_str().unwrap()).collect();
+    assert!(
+        terms.contains(&"summit") && terms.contains(&"walkers"),
+        "{terms:?}"
+    );
+    assert_eq!(hits[0]["field"], "content");
+
+    let out = sandbox.run(&["match", "-", "--rule", "troops AND NOT"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("expected a term after NOT") && err.contains("troops AND NOT\n"),
+        "{err}"
+    );
+}
+
+#[test]
+fn runs_over_a_feed_url_and_replays_stored_history() {
+    let server = TestServer::start();
+    server.route(
+        "/world.xml",
+        Route::Feed {
+            body: fixture_feed("world-news.xml"),
+            etag: None,
+        },
+    );
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "[[feeds]]\nurl = \"{}\"\n\n{}",
+        server.url("/world.xml"),
+        builtin_rules()
+    ));
+
+    let out = sandbox.run(&["match", &server.url("/world.xml"), "--all"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("6 items, 2 matched"), "{text}");
+    assert!(
+        text.contains("Scout troops sent") && text.contains("no rule fires"),
+        "{text}"
+    );
+
+    // Nothing stored yet: replay finds nothing.
+    let out = sandbox.run(&["match", "--since", "7d", "--rule", "summit"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 items, 0 matched"));
+
+    // After a poll, a new rule replayed over history finds what it would have caught.
+    assert!(sandbox.run(&["once"]).status.success());
+    let out = sandbox.run(&["match", "--since", "7d", "--rule", "summit", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut titles: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["title"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    titles.sort();
+    assert_eq!(
+        titles,
+        [
+            "Climbers reach the summit of Mont Blanc after a week of storms",
+            "EU leaders meet in Brussels for summit on Ukraine financing"
+        ]
+    );
+}
+
+#[test]
+fn shadow_rules_are_logged_but_marked() {
+    let sandbox = Sandbox::new();
+    let feed = sandbox.path("world.xml");
+    std::fs::write(&feed, fixture_feed("world-news.xml")).unwrap();
+    sandbox.write_config(&format!(
+        "[[feeds]]\nurl = \"{}\"\n\n[[rules]]\nid = \"summits\"\nquery = 'summit'\nshadow = true\nseverity = \"critical\"\n",
+        feed.display()
+    ));
+    assert!(sandbox.run(&["once"]).status.success());
+    let alerts = sandbox.alerts();
+    assert_eq!(alerts.len(), 2);
+    assert!(alerts.iter().all(|a| a["shadow"] == true));
+}
