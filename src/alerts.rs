@@ -70,6 +70,40 @@ pub struct AlertEntity {
     pub name: String,
     pub kind: String,
     pub count: usize,
+    /// True for a person name guessed from context, not from the gazetteer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guessed: bool,
+}
+
+/// The entities of a document, most mentioned first: gazetteer entities,
+/// then guessed person names.
+pub fn document_entities(
+    document: &Document,
+    gazetteer: &Gazetteer,
+    limit: usize,
+) -> Vec<AlertEntity> {
+    let mut out: Vec<AlertEntity> = summarize(&document.mentions)
+        .into_iter()
+        .map(|(entity, count)| {
+            let e = gazetteer.entity(entity);
+            AlertEntity {
+                name: e.name.clone(),
+                kind: gazetteer.kind_name(e.kind).to_string(),
+                count,
+                guessed: false,
+            }
+        })
+        .collect();
+    for name in &document.guessed_names {
+        out.push(AlertEntity {
+            name: name.clone(),
+            kind: "person".to_string(),
+            count: document.guessed.iter().filter(|g| g.name == *name).count(),
+            guessed: true,
+        });
+    }
+    out.truncate(limit);
+    out
 }
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -124,18 +158,7 @@ pub struct AlertContext<'a> {
 impl AlertContext<'_> {
     /// The alert for `rule` firing with `hits`.
     pub fn alert(&self, rule: &RuleConfig, hits: &[Hit], story: &str) -> Alert {
-        let entities = summarize(&self.document.mentions)
-            .into_iter()
-            .take(MAX_ENTITIES)
-            .map(|(entity, count)| {
-                let e = self.gazetteer.entity(entity);
-                AlertEntity {
-                    name: e.name.clone(),
-                    kind: self.gazetteer.kind_name(e.kind).to_string(),
-                    count,
-                }
-            })
-            .collect();
+        let entities = document_entities(self.document, self.gazetteer, MAX_ENTITIES);
         Alert {
             v: FORMAT_VERSION,
             id: alert_id(self.now, rule.id.get_ref(), self.feed_url, &self.item.key),

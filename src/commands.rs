@@ -16,7 +16,6 @@ use serde::Serialize;
 use crate::alerts::Alert;
 use crate::config::{Config, Severity, resolve_feed_url};
 use crate::document::Document;
-use crate::entities::summarize;
 use crate::feed::{Item, parse_feed};
 use crate::fetch::{FetchOutcome, Fetcher, Validators};
 use crate::rules::{self, Hit, RuleSet};
@@ -197,18 +196,7 @@ pub async fn match_command(config: Arc<Config>, options: MatchOptions) -> anyhow
         if !matches.is_empty() {
             matched_items += 1;
         }
-        let entities = summarize(&document.mentions)
-            .into_iter()
-            .take(12)
-            .map(|(e, count)| {
-                let entity = config.gazetteer.entity(e);
-                crate::alerts::AlertEntity {
-                    name: entity.name.clone(),
-                    kind: config.gazetteer.kind_name(entity.kind).to_string(),
-                    count,
-                }
-            })
-            .collect::<Vec<_>>();
+        let entities = crate::alerts::document_entities(&document, &config.gazetteer, 12);
         let matched: Vec<MatchedRule> = matches
             .into_iter()
             .map(|m| {
@@ -266,7 +254,15 @@ pub async fn match_command(config: Arc<Config>, options: MatchOptions) -> anyhow
         if !entities.is_empty() {
             let list: Vec<String> = entities
                 .iter()
-                .map(|e| format!("{} ({}) ×{}", sanitize_terminal(&e.name), e.kind, e.count))
+                .map(|e| {
+                    let guess = if e.guessed { ", guessed" } else { "" };
+                    format!(
+                        "{} ({}{guess}) ×{}",
+                        sanitize_terminal(&e.name),
+                        e.kind,
+                        e.count
+                    )
+                })
                 .collect();
             writeln!(out, "  entities: {}", list.join(", "))?;
         }

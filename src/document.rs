@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::entities::{Gazetteer, Mention};
+use crate::entities::{GUESSED_BASE, Gazetteer, GuessedName, Mention, guess_names};
 use crate::text::NormText;
 
 /// A text field of an item. Rules may restrict a term to one of them.
@@ -46,7 +46,12 @@ pub const ALL_FIELDS: FieldMask = 0b111;
 #[derive(Debug, Clone, Default)]
 pub struct Document {
     pub fields: [NormText; 3],
+    /// Mentions of gazetteer entities.
     pub mentions: Vec<Mention>,
+    /// Person names the gazetteer does not know, guessed from context.
+    pub guessed: Vec<GuessedName>,
+    /// Distinct guessed names; `GUESSED_BASE + i` is the entity id of the i-th.
+    pub guessed_names: Vec<String>,
 }
 
 impl Document {
@@ -58,7 +63,39 @@ impl Document {
             NormText::new(content),
         ];
         let mentions = gazetteer.tag(&fields);
-        Document { fields, mentions }
+        let guessed: Vec<GuessedName> = Field::ALL
+            .into_iter()
+            .flat_map(|f| guess_names(&fields[f as usize], f, &mentions))
+            .collect();
+        let mut guessed_names: Vec<String> = guessed.iter().map(|g| g.name.clone()).collect();
+        guessed_names.sort();
+        guessed_names.dedup();
+        Document {
+            fields,
+            mentions,
+            guessed,
+            guessed_names,
+        }
+    }
+
+    /// The entity id of a guessed name.
+    pub fn guessed_id(&self, guess: &GuessedName) -> u32 {
+        let index = self
+            .guessed_names
+            .binary_search(&guess.name)
+            .unwrap_or_default();
+        GUESSED_BASE + index as u32
+    }
+
+    /// The display name of an entity id (gazetteer or guessed).
+    pub fn entity_name<'a>(&'a self, gazetteer: &'a Gazetteer, entity: u32) -> &'a str {
+        if entity >= GUESSED_BASE {
+            self.guessed_names
+                .get((entity - GUESSED_BASE) as usize)
+                .map_or("?", String::as_str)
+        } else {
+            &gazetteer.entity(entity).name
+        }
     }
 
     pub fn field(&self, field: Field) -> &NormText {

@@ -9,9 +9,18 @@
 //! with them. This module never reads feeds or writes state.
 
 mod gazetteer;
+mod names;
 mod variants;
 
 pub use gazetteer::{EntityFileError, EntitySpec, GazetteerFile, LinkSpec};
+pub use names::{GuessedName, guess_names};
+
+/// Entity ids at or above this refer to guessed names of a document
+/// (`id - GUESSED_BASE` indexes [`crate::document::Document::guessed_names`]).
+pub const GUESSED_BASE: u32 = 0x8000_0000;
+
+/// Index of the `person` kind, which every gazetteer has.
+pub const PERSON_KIND: u32 = 2;
 
 use std::collections::HashMap;
 

@@ -24,7 +24,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use serde::Serialize;
 
 use crate::document::{Document, Field, FieldMask};
-use crate::entities::{Gazetteer, did_you_mean};
+use crate::entities::{GUESSED_BASE, Gazetteer, PERSON_KIND, did_you_mean};
 use crate::text::{NormText, snippet};
 pub use syntax::{Expr, SyntaxError, parse};
 
@@ -448,15 +448,9 @@ impl Eval<'_> {
             AtomKind::Entity { entity } => {
                 mention_positions(self.doc, atom.fields, |e| e == entity)
             }
-            AtomKind::Kind { kind, min } => {
-                let gaz_kind = |e: u32| self.set.entity_kind(e) == Some(kind);
-                let found = mention_positions(self.doc, atom.fields, gaz_kind);
-                if distinct_entities(&found) < min as usize {
-                    Vec::new()
-                } else {
-                    found
-                }
-            }
+            AtomKind::Kind { kind, min } => kind_positions(self.doc, kind, min, atom.fields, |e| {
+                self.set.entity_kind(e)
+            }),
         };
         out.truncate(MAX_POSITIONS);
         for p in &mut out {
@@ -533,6 +527,37 @@ pub(crate) fn mention_positions(
             entity: m.entity,
         })
         .collect()
+}
+
+/// Mentions of entities of `kind` in `fields` (guessed names count as
+/// persons), or nothing when fewer than `min` distinct entities are mentioned.
+pub(crate) fn kind_positions(
+    doc: &Document,
+    kind: u32,
+    min: u32,
+    fields: FieldMask,
+    kind_of: impl Fn(u32) -> Option<u32>,
+) -> Vec<Pos> {
+    let mut found = mention_positions(doc, fields, |e| kind_of(e) == Some(kind));
+    if kind == PERSON_KIND {
+        found.extend(
+            doc.guessed
+                .iter()
+                .filter(|g| fields & g.field.bit() != 0)
+                .map(|g| Pos {
+                    field: g.field as u8,
+                    start: g.start,
+                    end: g.end,
+                    atom: 0,
+                    entity: doc.guessed_id(g),
+                }),
+        );
+    }
+    if distinct_entities(&found) < min as usize {
+        Vec::new()
+    } else {
+        found
+    }
 }
 
 pub(crate) fn distinct_entities(positions: &[Pos]) -> usize {
@@ -660,6 +685,9 @@ impl RuleSet {
             .iter()
             .filter_map(|&e| self.entity_kind(e))
             .collect();
+        if !doc.guessed.is_empty() {
+            kinds.push(PERSON_KIND);
+        }
         kinds.sort_unstable();
         kinds.dedup();
         for &e in &entities {
@@ -697,10 +725,15 @@ impl RuleSet {
             let atom = &self.atoms[p.atom as usize];
             match atom.kind {
                 AtomKind::Kind { .. } | AtomKind::Entity { .. } => {
-                    let name = self
-                        .entity_names
-                        .get(p.entity as usize)
-                        .map_or("?", String::as_str);
+                    let name = if p.entity >= GUESSED_BASE {
+                        doc.guessed_names
+                            .get((p.entity - GUESSED_BASE) as usize)
+                            .map_or("?", String::as_str)
+                    } else {
+                        self.entity_names
+                            .get(p.entity as usize)
+                            .map_or("?", String::as_str)
+                    };
                     format!("{} = {name}", atom.label)
                 }
                 _ => atom.label.clone(),
