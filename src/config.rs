@@ -99,13 +99,30 @@ impl Default for Defaults {
 pub struct LogConfig {
     /// The alert log; relative paths resolve against the state directory.
     pub path: PathBuf,
+    /// Rotate the log when it would grow past this many bytes (0: never; use
+    /// logrotate instead, which newswatch also follows).
+    pub max_bytes: u64,
+    /// Rotated files kept (`alerts.jsonl.1` … `.N`).
+    pub keep: usize,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             path: PathBuf::from("alerts.jsonl"),
+            max_bytes: 0,
+            keep: 5,
         }
+    }
+}
+
+impl LogConfig {
+    /// The rotation policy, if size-based rotation is on.
+    pub fn rotation(&self) -> Option<crate::sinks::jsonl::Rotation> {
+        (self.max_bytes > 0).then_some(crate::sinks::jsonl::Rotation {
+            max_bytes: self.max_bytes,
+            keep: self.keep,
+        })
     }
 }
 

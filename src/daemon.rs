@@ -40,9 +40,11 @@ pub enum StartError {
 /// Opens the state, the fetcher and the sinks for `config`.
 pub fn prepare(config: Arc<Config>) -> Result<(Pipeline, Sinks), StartError> {
     let store = Store::open(&config.state_dir.join("state.sqlite"))?;
-    let log = JsonlSink::open(&config.log_path).map_err(|cause| StartError::Log {
-        path: config.log_path.display().to_string(),
-        cause,
+    let log = JsonlSink::open(&config.log_path, config.raw.log.rotation()).map_err(|cause| {
+        StartError::Log {
+            path: config.log_path.display().to_string(),
+            cause,
+        }
     })?;
     let sinks = Sinks {
         log,

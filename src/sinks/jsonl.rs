@@ -10,28 +10,72 @@ const TAIL_SCAN_BYTES: u64 = 1 << 20;
 /// Ids remembered from the tail of the log and from this run.
 const REMEMBERED_IDS: usize = 16_384;
 
+/// Size-based rotation: when the log would grow past `max_bytes`, it is
+/// renamed to `.1` (older ones shift to `.2` … `.keep`) and a new file begins,
+/// which `tail -F` follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    pub max_bytes: u64,
+    pub keep: usize,
+}
+
 /// An append-only JSONL file.
 #[derive(Debug)]
 pub struct JsonlSink {
     path: PathBuf,
+    rotation: Option<Rotation>,
     file: Option<File>,
     recent: HashSet<String>,
     order: VecDeque<String>,
 }
 
+/// `alerts.jsonl.N`.
+fn numbered(path: &Path, n: usize) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
 impl JsonlSink {
-    /// Prepares the log at `path` (created on first write) and reads the ids at its end.
-    pub fn open(path: &Path) -> std::io::Result<JsonlSink> {
+    /// Prepares the log at `path` (created on first write) and reads the ids at
+    /// its end (and at the end of the last rotated file).
+    pub fn open(path: &Path, rotation: Option<Rotation>) -> std::io::Result<JsonlSink> {
         let mut sink = JsonlSink {
             path: path.to_path_buf(),
+            rotation,
             file: None,
             recent: HashSet::new(),
             order: VecDeque::new(),
         };
-        for id in tail_ids(path)? {
+        for id in tail_ids(&numbered(path, 1))?
+            .into_iter()
+            .chain(tail_ids(path)?)
+        {
             sink.remember(id);
         }
         Ok(sink)
+    }
+
+    fn rotate_if_needed(&mut self, incoming: u64) -> std::io::Result<()> {
+        let Some(rotation) = self.rotation else {
+            return Ok(());
+        };
+        let size = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        if size == 0 || size + incoming <= rotation.max_bytes {
+            return Ok(());
+        }
+        self.file = None;
+        for n in (1..rotation.keep.max(1)).rev() {
+            let from = numbered(&self.path, n);
+            if from.exists() {
+                std::fs::rename(&from, numbered(&self.path, n + 1))?;
+            }
+        }
+        if rotation.keep == 0 {
+            std::fs::remove_file(&self.path)
+        } else {
+            std::fs::rename(&self.path, numbered(&self.path, 1))
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -59,10 +103,13 @@ impl JsonlSink {
         let mut line = String::with_capacity(json.len() + 1);
         line.push_str(json);
         line.push('\n');
-        let result = self.file().and_then(|f| {
-            f.write_all(line.as_bytes())?;
-            f.sync_data()
-        });
+        let result = self
+            .rotate_if_needed(line.len() as u64)
+            .and_then(|()| self.file())
+            .and_then(|f| {
+                f.write_all(line.as_bytes())?;
+                f.sync_data()
+            });
         if let Err(e) = result {
             // Reopen next time: the file may have been rotated or the disk freed.
             self.file = None;
@@ -94,10 +141,22 @@ impl JsonlSink {
                     std::fs::create_dir_all(dir)?;
                 }
             }
-            let file = OpenOptions::new()
+            let mut file = OpenOptions::new()
                 .create(true)
                 .append(true)
+                .read(true)
                 .open(&self.path)?;
+            // A line cut short (a full disk, a crash in another writer) must not
+            // swallow the next one: finish it with a newline.
+            let len = file.metadata()?.len();
+            if len > 0 {
+                let mut last = [0u8; 1];
+                file.seek(SeekFrom::Start(len - 1))?;
+                file.read_exact(&mut last)?;
+                if last[0] != b'\n' {
+                    file.write_all(b"\n")?;
+                }
+            }
             self.file = Some(file);
         }
         Ok(self.file.as_mut().expect("the file was opened just above"))
@@ -138,14 +197,14 @@ mod tests {
     fn appends_lines_and_remembers_ids_across_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/alerts.jsonl");
-        let mut sink = JsonlSink::open(&path).unwrap();
+        let mut sink = JsonlSink::open(&path, None).unwrap();
         sink.append("a", r#"{"id":"a"}"#).unwrap();
         sink.append("b", r#"{"id":"b"}"#).unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "{\"id\":\"a\"}\n{\"id\":\"b\"}\n"
         );
-        let sink = JsonlSink::open(&path).unwrap();
+        let sink = JsonlSink::open(&path, None).unwrap();
         assert!(sink.contains("a") && sink.contains("b") && !sink.contains("c"));
     }
 
@@ -153,10 +212,50 @@ mod tests {
     fn follows_a_renamed_log() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("alerts.jsonl");
-        let mut sink = JsonlSink::open(&path).unwrap();
+        let mut sink = JsonlSink::open(&path, None).unwrap();
         sink.append("a", r#"{"id":"a"}"#).unwrap();
         std::fs::rename(&path, dir.path().join("alerts.jsonl.1")).unwrap();
         sink.append("b", r#"{"id":"b"}"#).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"id\":\"b\"}\n");
+    }
+
+    #[test]
+    fn rotates_by_size_keeping_n_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.jsonl");
+        let rotation = Rotation {
+            max_bytes: 30,
+            keep: 2,
+        };
+        let mut sink = JsonlSink::open(&path, Some(rotation)).unwrap();
+        for id in ["a1", "a2", "a3", "a4", "a5"] {
+            sink.append(id, &format!(r#"{{"id":"{id}","pad":"xx"}}"#))
+                .unwrap();
+        }
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        assert_eq!(read(&path), "{\"id\":\"a5\",\"pad\":\"xx\"}\n");
+        assert_eq!(
+            read(&numbered(&path, 1)),
+            "{\"id\":\"a4\",\"pad\":\"xx\"}\n"
+        );
+        assert_eq!(
+            read(&numbered(&path, 2)),
+            "{\"id\":\"a3\",\"pad\":\"xx\"}\n"
+        );
+        assert!(!numbered(&path, 3).exists());
+        // Ids of the rotated file are still known after a restart.
+        let sink = JsonlSink::open(&path, Some(rotation)).unwrap();
+        assert!(sink.contains("a4") && sink.contains("a5"));
+    }
+
+    #[test]
+    fn a_cut_short_line_does_not_swallow_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.jsonl");
+        std::fs::write(&path, "{\"id\":\"a\"}\n{\"id\":\"b\",\"tru").unwrap();
+        let mut sink = JsonlSink::open(&path, None).unwrap();
+        sink.append("c", r#"{"id":"c"}"#).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with("\"tru\n{\"id\":\"c\"}\n"), "{text}");
     }
 }
