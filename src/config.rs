@@ -131,8 +131,16 @@ impl LogConfig {
 pub struct NotifyConfig {
     pub desktop: bool,
     pub min_severity: Severity,
+    /// Desktop notifications per minute at most; the rest are summed up in one
+    /// "N more alerts" notification (0: no limit). The log still gets every alert.
+    pub max_per_minute: u32,
     /// Also print each alert as one JSON line on stdout.
     pub stdout: bool,
+    /// A command run for each alert with the alert's JSON line on stdin
+    /// (program and arguments; no shell).
+    pub exec: Vec<String>,
+    pub exec_timeout: HumanDuration,
+    pub exec_min_severity: Severity,
 }
 
 impl Default for NotifyConfig {
@@ -140,7 +148,11 @@ impl Default for NotifyConfig {
         NotifyConfig {
             desktop: true,
             min_severity: Severity::Medium,
+            max_per_minute: 5,
             stdout: false,
+            exec: Vec::new(),
+            exec_timeout: HumanDuration(Duration::from_secs(10)),
+            exec_min_severity: Severity::Info,
         }
     }
 }

@@ -48,9 +48,18 @@ pub fn prepare(config: Arc<Config>) -> Result<(Pipeline, Sinks), StartError> {
     })?;
     let sinks = Sinks {
         log,
-        desktop: config.raw.notify.desktop.then(DesktopSink::new),
+        desktop: config
+            .raw
+            .notify
+            .desktop
+            .then(|| DesktopSink::new(config.raw.notify.max_per_minute)),
         stdout: config.raw.notify.stdout,
         min_severity: config.raw.notify.min_severity,
+        exec: crate::sinks::exec::ExecSink::new(
+            &config.raw.notify.exec,
+            config.raw.notify.exec_timeout.0,
+            config.raw.notify.exec_min_severity,
+        ),
     };
     let pipeline = Pipeline {
         fetcher: Fetcher::new(&config.raw.fetch)?,
@@ -162,6 +171,7 @@ pub async fn once(config: Arc<Config>) -> anyhow::Result<OnceSummary> {
         }
     }
     summary.delivered = deliver_pending(&pipeline.store, &mut sinks).await?;
+    sinks.flush_held(true).await;
     Ok(summary)
 }
 
@@ -345,8 +355,14 @@ async fn delivery_task(
                 retry = Some(next);
             }
         }
+        sinks.flush_held(false).await;
         if shutdown.is_cancelled() {
             return;
+        }
+        // Wake for new alerts, a retry, or to show held-back notifications.
+        let mut sleep = retry.unwrap_or(Duration::from_secs(3600));
+        if sinks.holding() {
+            sleep = sleep.min(Duration::from_secs(5));
         }
         tokio::select! {
             _ = wake.notified() => {}
@@ -355,9 +371,10 @@ async fn delivery_task(
                 if let Err(e) = deliver_pending(&store, &mut sinks).await {
                     error!(cause = %e, "alerts stay pending until the next start");
                 }
+                sinks.flush_held(true).await;
                 return;
             }
-            _ = tokio::time::sleep(retry.unwrap_or(Duration::from_secs(3600))) => {}
+            _ = tokio::time::sleep(sleep) => {}
         }
     }
 }

@@ -3,7 +3,8 @@
 //! Best effort by design: with no session bus or no notification server the
 //! sink warns once and carries on; the alert log already holds the alert.
 
-use std::time::Duration;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use notify_rust::{Notification, Timeout, Urgency};
 use tracing::{info, warn};
@@ -14,11 +15,25 @@ use crate::text::sanitize_terminal;
 
 /// How long to wait for the notification server before giving up.
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long notifications pause after the server failed to answer in time.
+const PAUSE_AFTER_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Sends alerts as desktop notifications.
+/// The window of the notification budget.
+const BUDGET_WINDOW: Duration = Duration::from_secs(60);
+
+/// Sends alerts as desktop notifications, at most `per_minute` a minute; the
+/// rest are held and summed up in one notification when the budget allows.
 #[derive(Debug, Default)]
 pub struct DesktopSink {
     failing: bool,
+    /// Whether the server renders body markup; asked once per connection.
+    markup: Option<bool>,
+    /// After a server that did not answer, notifications pause until then.
+    paused_until: Option<Instant>,
+    per_minute: u32,
+    shown: VecDeque<Instant>,
+    /// Alerts held back by the budget, per rule.
+    held: BTreeMap<String, u32>,
 }
 
 /// Escapes text for the notification body, which servers may read as markup.
@@ -38,7 +53,15 @@ pub fn escape_markup(text: &str) -> String {
 }
 
 /// The notification for an alert (summary, body, urgency, timeout).
-pub fn notification(alert: &Alert) -> Notification {
+/// Text for a body that a server shows as plain text: terminal escapes gone.
+fn plain(text: &str) -> String {
+    sanitize_terminal(text)
+}
+
+/// The notification for an alert (summary, body, urgency, timeout). `markup`
+/// says whether the server reads the body as markup (then it is escaped).
+pub fn notification(alert: &Alert, markup: bool) -> Notification {
+    let escape: fn(&str) -> String = if markup { escape_markup } else { plain };
     let feed = alert
         .item
         .feed
@@ -48,9 +71,9 @@ pub fn notification(alert: &Alert) -> Notification {
     let when = alert.item.published.as_deref().unwrap_or(&alert.ts);
     let body = format!(
         "{}\n{} · {}",
-        escape_markup(&alert.item.title),
-        escape_markup(feed),
-        escape_markup(when)
+        escape(&alert.item.title),
+        escape(feed),
+        escape(when)
     );
     let (urgency, timeout) = match alert.severity {
         Severity::Critical => (Urgency::Critical, Timeout::Never),
@@ -68,14 +91,135 @@ pub fn notification(alert: &Alert) -> Notification {
     n
 }
 
+/// The notification that sums up held-back alerts: "12 more alerts" with
+/// "troop-deployment ×7, eu-summit ×5".
+pub fn summary_notification(held: &BTreeMap<String, u32>, markup: bool) -> Notification {
+    let escape: fn(&str) -> String = if markup { escape_markup } else { plain };
+    let total: u32 = held.values().sum();
+    let mut by_count: Vec<(&String, &u32)> = held.iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let body = by_count
+        .iter()
+        .map(|(rule, n)| format!("{} ×{n}", escape(rule)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut n = Notification::new();
+    n.appname("newswatch")
+        .summary(&format!(
+            "{total} more alert{}",
+            if total == 1 { "" } else { "s" }
+        ))
+        .body(&format!("{body}\nSee newswatch tail for all of them."))
+        .icon("dialog-information")
+        .urgency(Urgency::Normal);
+    n
+}
+
 impl DesktopSink {
-    pub fn new() -> DesktopSink {
-        DesktopSink::default()
+    /// A sink showing at most `per_minute` notifications a minute (0: no limit).
+    pub fn new(per_minute: u32) -> DesktopSink {
+        DesktopSink {
+            per_minute,
+            ..DesktopSink::default()
+        }
     }
 
-    /// Shows `alert`; failures are logged once until a notification succeeds again.
+    fn budget_left(&mut self) -> bool {
+        let now = Instant::now();
+        while self
+            .shown
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= BUDGET_WINDOW)
+        {
+            self.shown.pop_front();
+        }
+        self.per_minute == 0 || (self.shown.len() as u32) < self.per_minute
+    }
+
+    /// Whether alerts are held back waiting for a summary.
+    pub fn holding(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Shows `alert`, or holds it back when the budget is spent.
     pub async fn notify(&mut self, alert: &Alert) {
-        let n = notification(alert);
+        // Held alerts go first so the summary precedes newer single alerts.
+        self.flush_held(false).await;
+        if !self.budget_left() || self.holding() {
+            *self.held.entry(alert.rule.clone()).or_default() += 1;
+            return;
+        }
+        let Some(markup) = self.ready().await else {
+            return;
+        };
+        self.show(notification(alert, markup)).await;
+    }
+
+    /// Whether a notification may be sent now, and whether the server reads
+    /// body markup; `None` while paused or when the server cannot be asked.
+    async fn ready(&mut self) -> Option<bool> {
+        if let Some(until) = self.paused_until {
+            if Instant::now() < until {
+                return None;
+            }
+            self.paused_until = None;
+        }
+        if let Some(markup) = self.markup {
+            return Some(markup);
+        }
+        match tokio::time::timeout(NOTIFY_TIMEOUT, server_capabilities()).await {
+            Ok(Ok(capabilities)) => {
+                let markup = capabilities.iter().any(|c| c == "body-markup");
+                self.markup = Some(markup);
+                Some(markup)
+            }
+            Ok(Err(e)) => {
+                self.failed(e.to_string(), false);
+                None
+            }
+            Err(_) => {
+                self.failed(self.timeout_message(), true);
+                None
+            }
+        }
+    }
+
+    fn timeout_message(&self) -> String {
+        format!(
+            "no answer from the notification server within {}s",
+            NOTIFY_TIMEOUT.as_secs()
+        )
+    }
+
+    /// Records a failure: warn once; after a timeout, pause so that a hung
+    /// server does not slow every delivery by the timeout.
+    fn failed(&mut self, error: String, timed_out: bool) {
+        if !self.failing {
+            warn!(cause = %error, "desktop notifications unavailable; alerts still go to the log");
+        }
+        self.failing = true;
+        self.markup = None;
+        if timed_out {
+            self.paused_until = Some(Instant::now() + PAUSE_AFTER_TIMEOUT);
+        }
+    }
+
+    /// Shows the summary of held alerts if the budget allows (or `force`).
+    pub async fn flush_held(&mut self, force: bool) {
+        if self.held.is_empty() || !(force || self.budget_left()) {
+            return;
+        }
+        let Some(markup) = self.ready().await else {
+            return;
+        };
+        let summary = summary_notification(&self.held, markup);
+        self.held.clear();
+        self.show(summary).await;
+    }
+
+    /// Sends one notification; failures are logged once until one succeeds again.
+    async fn show(&mut self, n: Notification) {
+        self.shown.push_back(Instant::now());
         let result = tokio::time::timeout(NOTIFY_TIMEOUT, n.show_async()).await;
         let error = match result {
             Ok(Ok(_handle)) => {
@@ -85,22 +229,46 @@ impl DesktopSink {
                 self.failing = false;
                 return;
             }
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!(
-                "no answer from the notification server within {}s",
-                NOTIFY_TIMEOUT.as_secs()
-            ),
+            Ok(Err(e)) => (e.to_string(), false),
+            Err(_) => (self.timeout_message(), true),
         };
-        if !self.failing {
-            warn!(cause = %error, "desktop notifications unavailable; alerts still go to the log");
-        }
-        self.failing = true;
+        self.failed(error.0, error.1);
     }
+}
+
+/// Asks the notification server on the session bus what it supports.
+async fn server_capabilities() -> zbus::Result<Vec<String>> {
+    let connection = zbus::Connection::session().await?;
+    let reply = connection
+        .call_method(
+            Some("org.freedesktop.Notifications"),
+            "/org/freedesktop/Notifications",
+            Some("org.freedesktop.Notifications"),
+            "GetCapabilities",
+            &(),
+        )
+        .await?;
+    reply.body().deserialize()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summary_counts_rules() {
+        let held = BTreeMap::from([
+            ("eu-summit".to_string(), 5),
+            ("troop-deployment".to_string(), 7),
+        ]);
+        let n = summary_notification(&held, true);
+        assert_eq!(n.summary, "12 more alerts");
+        assert!(
+            n.body.starts_with("troop-deployment ×7, eu-summit ×5"),
+            "{}",
+            n.body
+        );
+    }
 
     #[test]
     fn markup_is_escaped() {

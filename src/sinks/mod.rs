@@ -8,6 +8,7 @@
 //! log are not written again.
 
 pub mod desktop;
+pub mod exec;
 pub mod jsonl;
 
 use std::io::Write;
@@ -37,6 +38,22 @@ pub struct Sinks {
     pub desktop: Option<DesktopSink>,
     pub stdout: bool,
     pub min_severity: Severity,
+    pub exec: Option<exec::ExecSink>,
+}
+
+impl Sinks {
+    /// Shows the "N more alerts" summary if the desktop budget allows it
+    /// (`force`: regardless, e.g. before exiting).
+    pub async fn flush_held(&mut self, force: bool) {
+        if let Some(desktop) = self.desktop.as_mut() {
+            desktop.flush_held(force).await;
+        }
+    }
+
+    /// Whether notifications are being held back for a summary.
+    pub fn holding(&self) -> bool {
+        self.desktop.as_ref().is_some_and(DesktopSink::holding)
+    }
 }
 
 /// What one delivery round did.
@@ -81,16 +98,23 @@ pub async fn deliver_pending(
                     warn!(cause = %e, "cannot write alert to stdout");
                 }
             }
-            if let Some(desktop) = sinks.desktop.as_mut() {
-                match serde_json::from_str::<Alert>(&pending.json) {
-                    Ok(alert) if !alert.shadow && alert.severity >= sinks.min_severity => {
-                        desktop.notify(&alert).await;
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        error!(id = %pending.id, cause = %e, "stored alert is not valid alert JSON")
-                    }
+            if sinks.desktop.is_none() && sinks.exec.is_none() {
+                continue;
+            }
+            let alert = match serde_json::from_str::<Alert>(&pending.json) {
+                Ok(alert) => alert,
+                Err(e) => {
+                    error!(id = %pending.id, cause = %e, "stored alert is not valid alert JSON");
+                    continue;
                 }
+            };
+            if let Some(desktop) = sinks.desktop.as_mut() {
+                if !alert.shadow && alert.severity >= sinks.min_severity {
+                    desktop.notify(&alert).await;
+                }
+            }
+            if let Some(exec) = sinks.exec.as_ref() {
+                exec.run(&alert, &pending.json).await;
             }
         }
     }
