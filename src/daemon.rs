@@ -31,8 +31,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("cannot open the alert log {path}: {cause}")]
-    Log { path: String, cause: std::io::Error },
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] FetchError),
 }
@@ -40,12 +38,7 @@ pub enum StartError {
 /// Opens the state, the fetcher and the sinks for `config`.
 pub fn prepare(config: Arc<Config>) -> Result<(Pipeline, Sinks), StartError> {
     let store = Store::open(&config.state_dir.join("state.sqlite"))?;
-    let log = JsonlSink::open(&config.log_path, config.raw.log.rotation()).map_err(|cause| {
-        StartError::Log {
-            path: config.log_path.display().to_string(),
-            cause,
-        }
-    })?;
+    let log = JsonlSink::open(&config.log_path, config.raw.log.rotation());
     let sinks = Sinks {
         log,
         desktop: config

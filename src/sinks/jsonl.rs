@@ -27,6 +27,8 @@ pub struct JsonlSink {
     file: Option<File>,
     recent: HashSet<String>,
     order: VecDeque<String>,
+    /// The ids at the end of the log are not known yet (it could not be read).
+    unscanned: bool,
 }
 
 /// `alerts.jsonl.N`.
@@ -38,22 +40,35 @@ fn numbered(path: &Path, n: usize) -> PathBuf {
 
 impl JsonlSink {
     /// Prepares the log at `path` (created on first write) and reads the ids at
-    /// its end (and at the end of the last rotated file).
-    pub fn open(path: &Path, rotation: Option<Rotation>) -> std::io::Result<JsonlSink> {
+    /// its end (and at the end of the last rotated file). A log that cannot be
+    /// read yet is not an error here: [`JsonlSink::scan`] is retried before
+    /// every delivery until it succeeds, and alerts stay pending meanwhile.
+    pub fn open(path: &Path, rotation: Option<Rotation>) -> JsonlSink {
         let mut sink = JsonlSink {
             path: path.to_path_buf(),
             rotation,
             file: None,
             recent: HashSet::new(),
             order: VecDeque::new(),
+            unscanned: true,
         };
-        for id in tail_ids(&numbered(path, 1))?
-            .into_iter()
-            .chain(tail_ids(path)?)
-        {
-            sink.remember(id);
+        // A failure here is reported by the first delivery, which scans again.
+        let _ = sink.scan();
+        sink
+    }
+
+    /// Learns the ids at the end of the log and of its last rotated file (once).
+    pub fn scan(&mut self) -> std::io::Result<()> {
+        if !self.unscanned {
+            return Ok(());
         }
-        Ok(sink)
+        let mut ids = tail_ids(&numbered(&self.path, 1))?;
+        ids.extend(tail_ids(&self.path)?);
+        for id in ids {
+            self.remember(id);
+        }
+        self.unscanned = false;
+        Ok(())
     }
 
     fn rotate_if_needed(&mut self, incoming: u64) -> std::io::Result<()> {
@@ -104,7 +119,8 @@ impl JsonlSink {
         line.push_str(json);
         line.push('\n');
         let result = self
-            .rotate_if_needed(line.len() as u64)
+            .scan()
+            .and_then(|()| self.rotate_if_needed(line.len() as u64))
             .and_then(|()| self.file())
             .and_then(|f| {
                 f.write_all(line.as_bytes())?;
@@ -197,14 +213,14 @@ mod tests {
     fn appends_lines_and_remembers_ids_across_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/alerts.jsonl");
-        let mut sink = JsonlSink::open(&path, None).unwrap();
+        let mut sink = JsonlSink::open(&path, None);
         sink.append("a", r#"{"id":"a"}"#).unwrap();
         sink.append("b", r#"{"id":"b"}"#).unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "{\"id\":\"a\"}\n{\"id\":\"b\"}\n"
         );
-        let sink = JsonlSink::open(&path, None).unwrap();
+        let sink = JsonlSink::open(&path, None);
         assert!(sink.contains("a") && sink.contains("b") && !sink.contains("c"));
     }
 
@@ -212,7 +228,7 @@ mod tests {
     fn follows_a_renamed_log() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("alerts.jsonl");
-        let mut sink = JsonlSink::open(&path, None).unwrap();
+        let mut sink = JsonlSink::open(&path, None);
         sink.append("a", r#"{"id":"a"}"#).unwrap();
         std::fs::rename(&path, dir.path().join("alerts.jsonl.1")).unwrap();
         sink.append("b", r#"{"id":"b"}"#).unwrap();
@@ -227,7 +243,7 @@ mod tests {
             max_bytes: 30,
             keep: 2,
         };
-        let mut sink = JsonlSink::open(&path, Some(rotation)).unwrap();
+        let mut sink = JsonlSink::open(&path, Some(rotation));
         for id in ["a1", "a2", "a3", "a4", "a5"] {
             sink.append(id, &format!(r#"{{"id":"{id}","pad":"xx"}}"#))
                 .unwrap();
@@ -244,7 +260,7 @@ mod tests {
         );
         assert!(!numbered(&path, 3).exists());
         // Ids of the rotated file are still known after a restart.
-        let sink = JsonlSink::open(&path, Some(rotation)).unwrap();
+        let sink = JsonlSink::open(&path, Some(rotation));
         assert!(sink.contains("a4") && sink.contains("a5"));
     }
 
@@ -253,7 +269,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("alerts.jsonl");
         std::fs::write(&path, "{\"id\":\"a\"}\n{\"id\":\"b\",\"tru").unwrap();
-        let mut sink = JsonlSink::open(&path, None).unwrap();
+        let mut sink = JsonlSink::open(&path, None);
         sink.append("c", r#"{"id":"c"}"#).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.ends_with("\"tru\n{\"id\":\"c\"}\n"), "{text}");

@@ -77,6 +77,11 @@ pub async fn deliver_pending(
         }
         for pending in batch {
             let now = chrono::Utc::now().timestamp();
+            // Learn what the log already holds before deciding what to write.
+            sinks.log.scan().map_err(|cause| DeliveryError::Log {
+                path: sinks.log.path().display().to_string(),
+                cause,
+            })?;
             if sinks.log.contains(&pending.id) {
                 lock(store).mark_delivered(&pending.id, now)?;
                 report.already_logged += 1;
