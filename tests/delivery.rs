@@ -141,7 +141,7 @@ fn the_daemon_reports_an_unwritable_log_once_and_recovers() {
     ));
     std::fs::create_dir_all(sandbox.path("state")).unwrap();
     std::fs::write(sandbox.path("state/blocked"), "not a directory").unwrap();
-    let mut child = sandbox
+    let child = sandbox
         .command(&["run"])
         .stderr(Stdio::piped())
         .spawn()
