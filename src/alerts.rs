@@ -192,6 +192,74 @@ impl AlertContext<'_> {
     }
 }
 
+/// A feed-health event raised through the normal alert path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedHealth {
+    Down,
+    Recovered,
+}
+
+/// The alert for a feed that has been failing since `since` (Down) or works
+/// again after an outage that began at `since` (Recovered).
+pub fn feed_health_alert(
+    health: FeedHealth,
+    feed: &crate::config::Feed,
+    since: DateTime<Utc>,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> Alert {
+    let (rule, title, severity, text) = match health {
+        FeedHealth::Down => (
+            "feed-down",
+            "Feed down",
+            Severity::Medium,
+            format!(
+                "{} has failed since {}: {detail}",
+                feed.display_name(),
+                timestamp(since)
+            ),
+        ),
+        FeedHealth::Recovered => (
+            "feed-recovered",
+            "Feed recovered",
+            Severity::Low,
+            format!(
+                "{} works again after failing since {}",
+                feed.display_name(),
+                timestamp(since)
+            ),
+        ),
+    };
+    let key = format!("{rule}:{}", since.timestamp());
+    let story = {
+        let digest = Sha256::digest(format!("{}\0{}", feed.url, since.timestamp()).as_bytes());
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    };
+    Alert {
+        v: FORMAT_VERSION,
+        id: alert_id(now, rule, &feed.url, &key),
+        ts: timestamp(now),
+        rule: rule.to_string(),
+        title: title.to_string(),
+        severity,
+        shadow: false,
+        item: AlertItem {
+            key,
+            title: text,
+            link: feed.url.starts_with("http").then(|| feed.url.clone()),
+            published: None,
+            feed: AlertFeed {
+                url: feed.url.clone(),
+                name: feed.name.clone(),
+            },
+        },
+        story,
+        sources: 1,
+        matches: Vec::new(),
+        entities: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -301,7 +301,7 @@ async fn load_source(config: &Config, source: &str) -> anyhow::Result<Vec<(Item,
     let fetcher = Fetcher::new(&config.raw.fetch)?;
     let body = match fetcher.fetch(&url, &Validators::default()).await? {
         FetchOutcome::Fetched { body, .. } => body,
-        FetchOutcome::NotModified => {
+        FetchOutcome::NotModified { .. } => {
             bail!("{url}: server answered 304 to an unconditional request")
         }
     };
@@ -322,6 +322,180 @@ async fn load_source(config: &Config, source: &str) -> anyhow::Result<Vec<(Item,
             }
             Err(anyhow::anyhow!("{url}: {e}"))
         }
+    }
+}
+
+#[derive(Serialize)]
+struct FeedHealthRow<'a> {
+    url: &'a str,
+    name: Option<&'a str>,
+    status: &'static str,
+    last_attempt: Option<String>,
+    last_success: Option<String>,
+    http_status: Option<u16>,
+    error: Option<&'a str>,
+    consecutive_failures: u32,
+    failing_since: Option<String>,
+    items_seen: u64,
+    items_per_day: Option<f64>,
+    interval_secs: u64,
+    next_due: Option<String>,
+    moved_to: Option<&'a str>,
+    disabled: Option<&'a str>,
+}
+
+fn ts(secs: Option<i64>) -> Option<String> {
+    secs.and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map(crate::alerts::timestamp)
+}
+
+/// "3m ago", "in 5m": a compact relative time.
+fn relative(secs: Option<i64>, now: i64) -> String {
+    let Some(t) = secs else {
+        return "never".into();
+    };
+    let delta = t - now;
+    let d = Duration::from_secs(delta.unsigned_abs());
+    let text = if d.as_secs() < 60 {
+        format!("{}s", d.as_secs())
+    } else if d.as_secs() < 3600 {
+        format!("{}m", d.as_secs() / 60)
+    } else if d.as_secs() < 86_400 {
+        format!("{}h", d.as_secs() / 3600)
+    } else {
+        format!("{}d", d.as_secs() / 86_400)
+    };
+    if delta <= 0 {
+        format!("{text} ago")
+    } else {
+        format!("in {text}")
+    }
+}
+
+/// `newswatch feeds`: feed health, failing feeds first.
+pub fn feeds(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&config.state_dir.join("state.sqlite"))?;
+    let states: std::collections::HashMap<String, crate::store::FeedState> = store
+        .feed_states()?
+        .into_iter()
+        .map(|s| (s.url.clone(), s))
+        .collect();
+    let now = Utc::now().timestamp();
+    let default_state = crate::store::FeedState::default();
+    let mut rows: Vec<FeedHealthRow<'_>> = config
+        .feeds
+        .iter()
+        .map(|feed| {
+            let state = states.get(&feed.url).unwrap_or(&default_state);
+            let status = if state.disabled.is_some() {
+                "disabled"
+            } else if state.consecutive_failures > 0 {
+                "failing"
+            } else if state.last_success.is_some() {
+                "ok"
+            } else {
+                "new"
+            };
+            let interval = state
+                .interval_secs
+                .map_or(feed.interval.as_secs(), |s| s.max(0) as u64);
+            FeedHealthRow {
+                url: &feed.url,
+                name: feed.name.as_deref(),
+                status,
+                last_attempt: ts(state.last_attempt),
+                last_success: ts(state.last_success),
+                http_status: state.last_status,
+                error: state.last_error.as_deref(),
+                consecutive_failures: state.consecutive_failures,
+                failing_since: ts(state.failing_since),
+                items_seen: state.items_seen,
+                items_per_day: state.items_per_day(now).map(|r| (r * 10.0).round() / 10.0),
+                interval_secs: interval,
+                next_due: state
+                    .disabled
+                    .is_none()
+                    .then(|| ts(state.last_attempt.map(|t| t + interval as i64)))
+                    .flatten(),
+                moved_to: state.moved_to.as_deref(),
+                disabled: state.disabled.as_deref(),
+            }
+        })
+        .collect();
+    let rank = |r: &FeedHealthRow<'_>| match r.status {
+        "disabled" => 0,
+        "failing" => 1,
+        "new" => 2,
+        _ => 3,
+    };
+    rows.sort_by(|a, b| {
+        rank(a)
+            .cmp(&rank(b))
+            .then(b.consecutive_failures.cmp(&a.consecutive_failures))
+            .then(a.url.cmp(b.url))
+    });
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if json {
+        for row in &rows {
+            writeln!(out, "{}", serde_json::to_string(row)?)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "{:<9} {:>5} {:>9} {:>4} {:>7} {:>6} {:>8} {:>8}  FEED",
+        "STATUS", "FAILS", "LAST OK", "HTTP", "ITEMS", "/DAY", "INTERVAL", "NEXT"
+    )?;
+    for row in &rows {
+        let state = states.get(row.url).unwrap_or(&default_state);
+        let next = state
+            .last_attempt
+            .filter(|_| row.disabled.is_none())
+            .map(|t| t + row.interval_secs as i64);
+        writeln!(
+            out,
+            "{:<9} {:>5} {:>9} {:>4} {:>7} {:>6} {:>8} {:>8}  {}",
+            row.status,
+            row.consecutive_failures,
+            relative(state.last_success, now).trim_end_matches(" ago"),
+            row.http_status.map_or("-".to_string(), |s| s.to_string()),
+            row.items_seen,
+            row.items_per_day
+                .map_or("-".to_string(), |r| format!("{r:.1}")),
+            humantime::format_duration(Duration::from_secs(row.interval_secs)).to_string(),
+            if row.disabled.is_some() {
+                "-".to_string()
+            } else {
+                relative(next, now)
+            },
+            sanitize_terminal(row.name.unwrap_or(row.url)),
+        )?;
+        if let Some(reason) = row.disabled {
+            writeln!(out, "{:<9} disabled: {}", "", sanitize_terminal(reason))?;
+        } else if let Some(error) = row.error.filter(|_| row.consecutive_failures > 0) {
+            writeln!(out, "{:<9} error: {}", "", sanitize_terminal(error))?;
+        }
+        if let Some(to) = row.moved_to {
+            writeln!(out, "{:<9} moved to: {}", "", sanitize_terminal(to))?;
+        }
+        if row.name.is_some() {
+            writeln!(out, "{:<9} {}", "", sanitize_terminal(row.url))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `newswatch feeds enable URL`.
+pub fn feeds_enable(config: &Config, url: &str) -> anyhow::Result<ExitCode> {
+    let url = resolve_feed_url(url, &std::env::current_dir().unwrap_or_default())
+        .map_err(anyhow::Error::msg)?;
+    let store = Store::open(&config.state_dir.join("state.sqlite"))?;
+    if store.enable(&url)? {
+        println!("{url} will be polled again");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        bail!("{url} is not in the state")
     }
 }
 

@@ -83,6 +83,14 @@ impl Severity {
 pub struct Defaults {
     pub interval: Spanned<HumanDuration>,
     pub catch_up: HumanDuration,
+    /// Move each feed's interval between `min_interval` and `max_interval`
+    /// following how often it publishes (RSS `<ttl>` is honoured as a floor).
+    pub adaptive: bool,
+    pub min_interval: HumanDuration,
+    pub max_interval: HumanDuration,
+    /// A feed failing for longer than this raises one `feed-down` alert (and a
+    /// `feed-recovered` one when it works again); "0s" turns this off.
+    pub feed_down_after: HumanDuration,
 }
 
 impl Default for Defaults {
@@ -90,6 +98,10 @@ impl Default for Defaults {
         Defaults {
             interval: Spanned::new(0..0, HumanDuration(Duration::from_secs(600))),
             catch_up: HumanDuration(Duration::from_secs(24 * 3600)),
+            adaptive: false,
+            min_interval: HumanDuration(Duration::from_secs(120)),
+            max_interval: HumanDuration(Duration::from_secs(2 * 3600)),
+            feed_down_after: HumanDuration(Duration::from_secs(6 * 3600)),
         }
     }
 }
@@ -225,6 +237,8 @@ pub struct FeedConfig {
     pub url: Spanned<String>,
     pub name: Option<String>,
     pub interval: Option<Spanned<HumanDuration>>,
+    /// Overrides `defaults.adaptive` for this feed.
+    pub adaptive: Option<bool>,
     #[serde(default)]
     pub tags: Vec<String>,
 }
@@ -294,6 +308,7 @@ pub struct Feed {
     pub url: String,
     pub name: Option<String>,
     pub interval: Duration,
+    pub adaptive: bool,
     pub tags: Vec<String>,
 }
 
@@ -561,6 +576,12 @@ impl Config {
         if raw.defaults.interval.span() != (0..0) {
             check_interval(&raw.defaults.interval, &mut problems, &mut warnings);
         }
+        if raw.defaults.min_interval > raw.defaults.max_interval {
+            problems.push(locator.at(
+                0..0,
+                "defaults.min_interval must not exceed defaults.max_interval",
+            ));
+        }
         if raw.fetch.max_bytes < 1024 {
             problems.push(locator.at(0..0, "fetch.max_bytes must be at least 1024"));
         }
@@ -596,6 +617,7 @@ impl Config {
                     .interval
                     .as_ref()
                     .map_or(raw.defaults.interval.get_ref().0, |i| i.get_ref().0),
+                adaptive: feed.adaptive.unwrap_or(raw.defaults.adaptive),
                 tags: feed.tags.clone(),
             });
         }

@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::config::{Config, Feed};
+use crate::config::{Config, Defaults, Feed};
 use crate::fetch::{FetchError, Fetcher};
 use crate::pipeline::{Pipeline, PollCause, PollError, PollReport};
 use crate::sinks::{Delivered, DesktopSink, JsonlSink, Sinks, deliver_pending};
@@ -268,14 +268,26 @@ async fn feed_task(
             .and_then(Result::ok)
             .flatten()
     };
+    let defaults = &pipeline.config.raw.defaults;
+    // An adaptive feed resumes at the interval it had reached.
+    let mut interval = match state.as_ref().and_then(|s| s.interval_secs) {
+        Some(secs) if feed.adaptive && secs > 0 => {
+            Duration::from_secs(secs as u64).clamp(defaults.min_interval.0, defaults.max_interval.0)
+        }
+        _ => feed.interval,
+    };
     // Resume the schedule across restarts: a feed polled recently waits out its interval.
     let mut delay = match state.and_then(|s| s.last_attempt) {
         Some(last) => {
             let since = Duration::from_secs((Utc::now().timestamp() - last).max(0) as u64);
-            feed.interval.saturating_sub(since).max(stagger)
+            interval.saturating_sub(since).max(stagger)
         }
         None => stagger,
     };
+    let salt = feed
+        .url
+        .bytes()
+        .fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
     let mut failures: u32 = 0;
     loop {
         tokio::select! {
@@ -286,30 +298,83 @@ async fn feed_task(
         // fetch timeout, and the caller waits for it on shutdown.
         let result = limits.poll(&pipeline, &feed).await;
         log_poll(&feed, &result);
+        // Successes raise rule alerts, failures may raise feed-down.
+        wake.notify_one();
         delay = match &result {
             Ok(report) => {
                 failures = 0;
-                if report.alerts > 0 {
-                    wake.notify_one();
+                let next = next_interval(&feed, defaults, interval, report);
+                if next != interval {
+                    debug!(url = %feed.url, interval = %humantime::format_duration(next), "interval adapted");
                 }
-                feed.interval
+                interval = next;
+                let store = pipeline.store.clone();
+                let url = feed.url.clone();
+                let secs = interval.as_secs() as i64;
+                let _ = tokio::task::spawn_blocking(move || {
+                    crate::sinks::lock(&store).set_interval(&url, secs)
+                })
+                .await;
+                jitter(interval, salt)
             }
+            Err(PollError {
+                cause:
+                    PollCause::Disabled(_) | PollCause::Fetch(FetchError::Status { status: 410, .. }),
+                ..
+            }) => return,
             Err(e) => {
                 failures += 1;
-                let backoff = feed
-                    .interval
+                let backoff = interval
                     .saturating_mul(1 << failures.min(6))
-                    .min(MAX_BACKOFF.max(feed.interval));
+                    .min(MAX_BACKOFF.max(interval));
                 let retry_after = match &e.cause {
                     PollCause::Fetch(FetchError::Status { retry_after, .. }) => {
                         retry_after.unwrap_or_default()
                     }
                     _ => Duration::ZERO,
                 };
-                backoff.max(retry_after)
+                jitter(backoff, salt).max(retry_after)
             }
         };
     }
+}
+
+/// The interval after a successful poll: the configured one, or for adaptive
+/// feeds the feed's publishing gap within [min, max], never below its `<ttl>`.
+pub fn next_interval(
+    feed: &Feed,
+    defaults: &Defaults,
+    current: Duration,
+    report: &PollReport,
+) -> Duration {
+    if !feed.adaptive {
+        return feed.interval;
+    }
+    let target = match report.publish_gap {
+        Some(gap) => gap,
+        // Nothing to go on: back off gently while the feed is quiet.
+        None if report.new_items == 0 => current.mul_f64(1.5),
+        None => current,
+    };
+    let floor = report.ttl.unwrap_or_default().max(defaults.min_interval.0);
+    target.clamp(
+        floor.min(defaults.max_interval.0),
+        defaults.max_interval.0.max(floor),
+    )
+}
+
+/// `d` moved by up to ±10% so feeds with equal intervals drift apart.
+pub fn jitter(d: Duration, salt: u64) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.subsec_nanos() as u64);
+    // splitmix64: a fast, well-mixed step from a cheap seed.
+    let mut x = nanos ^ salt ^ 0x9e37_79b9_7f4a_7c15;
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    let unit = (x % 2001) as f64 / 1000.0 - 1.0;
+    d.mul_f64(1.0 + 0.1 * unit)
 }
 
 async fn delivery_task(

@@ -32,13 +32,18 @@ pub struct Validators {
 #[derive(Debug)]
 pub enum FetchOutcome {
     /// 304: the document has not changed since the validators were issued.
-    NotModified,
+    NotModified {
+        /// Set when the feed moved for good (301/308 all the way).
+        moved_to: Option<String>,
+    },
     Fetched {
         body: Vec<u8>,
         status: u16,
         validators: Validators,
         /// The URL after redirects.
         final_url: String,
+        /// Set when the feed moved for good (301/308 all the way).
+        moved_to: Option<String>,
     },
 }
 
@@ -75,6 +80,7 @@ impl FetchError {
 pub struct Fetcher {
     client: reqwest::Client,
     max_bytes: u64,
+    max_redirects: usize,
     timeout: Duration,
 }
 
@@ -98,12 +104,14 @@ impl Fetcher {
             .user_agent(USER_AGENT)
             .connect_timeout(config.connect_timeout.0)
             .timeout(config.timeout.0)
-            .redirect(reqwest::redirect::Policy::limited(config.max_redirects))
+            // Redirects are followed by hand, to tell permanent moves from temporary ones.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| FetchError::Network(error_chain(&e)))?;
         Ok(Fetcher {
             client,
             max_bytes: config.max_bytes,
+            max_redirects: config.max_redirects,
             timeout: config.timeout.0,
         })
     }
@@ -156,16 +164,56 @@ impl Fetcher {
         {
             headers.insert(header::IF_MODIFIED_SINCE, lm);
         }
-        let response = self
-            .client
-            .get(url)
-            .headers(headers)
-            .send()
-            .await
-            .map_err(|e| self.classify(e))?;
+        let mut current = reqwest::Url::parse(url)
+            .map_err(|e| FetchError::Network(format!("invalid URL: {e}")))?;
+        let mut permanent = true;
+        let mut hops = 0;
+        let response = loop {
+            let response = self
+                .client
+                .get(current.clone())
+                .headers(headers.clone())
+                .send()
+                .await
+                .map_err(|e| self.classify(e))?;
+            let status = response.status();
+            if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
+                break response;
+            }
+            let Some(location) = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+            else {
+                return Err(FetchError::Network(format!(
+                    "HTTP {} without a Location header",
+                    status.as_u16()
+                )));
+            };
+            if hops >= self.max_redirects {
+                return Err(FetchError::Network(format!(
+                    "too many redirects (more than {}; last to {location})",
+                    self.max_redirects
+                )));
+            }
+            current = current.join(location).map_err(|e| {
+                FetchError::Network(format!("bad redirect Location {location:?}: {e}"))
+            })?;
+            if !matches!(current.scheme(), "http" | "https") {
+                return Err(FetchError::Network(format!(
+                    "redirect to a non-HTTP URL: {current}"
+                )));
+            }
+            permanent &= matches!(
+                status,
+                StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+            );
+            hops += 1;
+        };
+        let moved_to = (hops > 0 && permanent).then(|| current.to_string());
         let status = response.status();
         if status == StatusCode::NOT_MODIFIED {
-            return Ok(FetchOutcome::NotModified);
+            return Ok(FetchOutcome::NotModified { moved_to });
         }
         if !status.is_success() {
             let retry_after = response
@@ -214,6 +262,7 @@ impl Fetcher {
             status: status.as_u16(),
             validators: new_validators,
             final_url,
+            moved_to,
         })
     }
 
@@ -250,6 +299,7 @@ impl Fetcher {
             status: 200,
             validators: Validators::default(),
             final_url: format!("file://{path}"),
+            moved_to: None,
         })
     }
 }

@@ -66,6 +66,14 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Feed health from the state: last fetch, status, errors, next due
+    Feeds {
+        /// One JSON object per feed
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<FeedsAction>,
+    },
     /// Write a commented starter config to the default config path
     Init {
         /// Overwrite an existing file
@@ -93,6 +101,12 @@ enum Command {
         #[arg(short = 'n', long)]
         lines: Option<usize>,
     },
+}
+
+#[derive(Subcommand)]
+enum FeedsAction {
+    /// Poll a feed again that was disabled (HTTP 410) or moved
+    Enable { url: String },
 }
 
 fn parse_severity(s: &str) -> Result<newswatch::config::Severity, String> {
@@ -181,6 +195,10 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Init { .. } => unreachable!("init is handled before the config is loaded"),
+        Command::Feeds { json, action } => match action {
+            None => commands::feeds(&config, json),
+            Some(FeedsAction::Enable { url }) => commands::feeds_enable(&config, &url),
+        },
         Command::Run => runtime()
             .block_on(newswatch::daemon::run(config))
             .map(|()| ExitCode::SUCCESS),

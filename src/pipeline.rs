@@ -12,9 +12,11 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use tracing::{debug, warn};
+use std::time::Duration;
 
-use crate::alerts::{AlertContext, story_id};
+use tracing::{debug, error, info, warn};
+
+use crate::alerts::{Alert, AlertContext, FeedHealth, feed_health_alert, story_id, timestamp};
 use crate::config::{Config, Feed};
 use crate::document::Document;
 use crate::feed::{FeedError, parse_feed};
@@ -36,6 +38,8 @@ pub enum PollCause {
     Store(#[from] StoreError),
     #[error("processing task failed: {0}")]
     Task(String),
+    #[error("not polled: {0}")]
+    Disabled(String),
 }
 
 /// A failed poll, naming the feed.
@@ -56,6 +60,28 @@ pub struct PollReport {
     pub alerts: usize,
     /// New items not alerted on because they predate the catch-up window.
     pub caught_up: usize,
+    /// The mean gap between the feed's recent items (how often it publishes).
+    pub publish_gap: Option<Duration>,
+    /// The feed's own suggested polling interval (RSS `<ttl>`).
+    pub ttl: Option<Duration>,
+}
+
+/// The mean gap between the newest dated items (up to 20, within a week), or
+/// `None` with fewer than three.
+pub fn publish_gap(items: &[crate::feed::Item], now: DateTime<Utc>) -> Option<Duration> {
+    let week_ago = now - chrono::Duration::days(7);
+    let mut dates: Vec<DateTime<Utc>> = items
+        .iter()
+        .filter_map(|i| i.published)
+        .filter(|d| *d >= week_ago && *d <= now)
+        .collect();
+    dates.sort_unstable_by(|a, b| b.cmp(a));
+    dates.truncate(20);
+    if dates.len() < 3 {
+        return None;
+    }
+    let span = (dates[0] - dates[dates.len() - 1]).num_seconds().max(0) as u64;
+    Some(Duration::from_secs(span / (dates.len() as u64 - 1)))
 }
 
 /// The stages, wired for polling.
@@ -67,7 +93,9 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Polls `feed` once and records the outcome (success or failure) in the state.
+    /// Polls `feed` once and records the outcome (success or failure) in the
+    /// state, including feed health: permanent moves, 410 Gone, and
+    /// `feed-down` / `feed-recovered` alerts.
     pub async fn poll(&self, feed: &Feed) -> Result<PollReport, PollError> {
         let fail = |cause: PollCause| PollError {
             url: feed.url.clone(),
@@ -78,80 +106,174 @@ impl Pipeline {
             .with_store(move |s| s.feed_state(&url))
             .await
             .map_err(|e| fail(e.into()))?;
+        if let Some(reason) = state.as_ref().and_then(|s| s.disabled.clone()) {
+            return Err(fail(PollCause::Disabled(reason)));
+        }
         let validators = state
             .as_ref()
             .map(|s| s.validators.clone())
             .unwrap_or_default();
-        let outcome = self.fetcher.fetch(&feed.url, &validators).await;
+        let fetch_url = state
+            .as_ref()
+            .and_then(|s| s.moved_to.clone())
+            .unwrap_or_else(|| feed.url.clone());
+        let outcome = self.fetcher.fetch(&fetch_url, &validators).await;
         let now = Utc::now();
         let outcome = match outcome {
             Ok(o) => o,
             Err(e) => {
-                let status = e.status();
-                let message = e.to_string();
-                let url = feed.url.clone();
-                if let Err(store_error) = self
-                    .with_store(move |s| s.record_failure(&url, status, &message, now.timestamp()))
-                    .await
-                {
-                    warn!(url = %feed.url, cause = %store_error, "cannot record the failed fetch");
+                self.record_failure(feed, e.status(), e.to_string(), now)
+                    .await;
+                if e.status() == Some(410) {
+                    let reason = format!(
+                        "HTTP 410 Gone at {}: the publisher removed this feed",
+                        timestamp(now)
+                    );
+                    error!(url = %feed.url, "feed is gone (HTTP 410); it will not be polled again until `newswatch feeds enable`");
+                    let url = feed.url.clone();
+                    self.with_store(move |s| s.disable(&url, &reason))
+                        .await
+                        .map_err(|e| fail(e.into()))?;
                 }
                 return Err(fail(e.into()));
             }
         };
-        let (body, status, new_validators) = match outcome {
-            FetchOutcome::NotModified => {
+        let moved_to = match &outcome {
+            FetchOutcome::NotModified { moved_to } | FetchOutcome::Fetched { moved_to, .. } => {
+                moved_to.clone()
+            }
+        };
+        if let Some(to) = moved_to {
+            if state.as_ref().and_then(|s| s.moved_to.as_deref()) != Some(to.as_str()) {
+                warn!(url = %feed.url, moved_to = %to, "feed moved permanently; polling the new address from now on");
+                let url = feed.url.clone();
+                self.with_store(move |s| s.set_moved(&url, &to))
+                    .await
+                    .map_err(|e| fail(e.into()))?;
+            }
+        }
+        let report = match outcome {
+            FetchOutcome::NotModified { .. } => {
                 let url = feed.url.clone();
                 self.with_store(move |s| s.record_not_modified(&url, now.timestamp()))
                     .await
                     .map_err(|e| fail(e.into()))?;
-                return Ok(PollReport {
+                PollReport {
                     not_modified: true,
                     ..PollReport::default()
-                });
+                }
             }
             FetchOutcome::Fetched {
                 body,
                 status,
                 validators,
                 ..
-            } => (body, status, validators),
-        };
-        let config = self.config.clone();
-        let store = self.store.clone();
-        let feed_owned = feed.clone();
-        let first_fetch = state.is_none_or(|s| s.first_success.is_none());
-        let result = tokio::task::spawn_blocking(move || {
-            process(
-                &config,
-                &store,
-                &feed_owned,
-                &body,
-                status,
-                &new_validators,
-                first_fetch,
-                now,
-            )
-        })
-        .await
-        .map_err(|e| fail(PollCause::Task(e.to_string())))?;
-        match result {
-            Ok(report) => Ok(report),
-            Err(cause) => {
-                if let PollCause::Feed(e) = &cause {
-                    let message = e.to_string();
-                    let url = feed.url.clone();
-                    if let Err(store_error) = self
-                        .with_store(move |s| {
-                            s.record_failure(&url, Some(status), &message, now.timestamp())
-                        })
-                        .await
-                    {
-                        warn!(url = %feed.url, cause = %store_error, "cannot record the failed parse");
+            } => {
+                let config = self.config.clone();
+                let store = self.store.clone();
+                let feed_owned = feed.clone();
+                let first_fetch = state.as_ref().is_none_or(|s| s.first_success.is_none());
+                let result = tokio::task::spawn_blocking(move || {
+                    process(
+                        &config,
+                        &store,
+                        &feed_owned,
+                        &body,
+                        status,
+                        &validators,
+                        first_fetch,
+                        now,
+                    )
+                })
+                .await
+                .map_err(|e| fail(PollCause::Task(e.to_string())))?;
+                match result {
+                    Ok(report) => report,
+                    Err(cause) => {
+                        if let PollCause::Feed(e) = &cause {
+                            self.record_failure(feed, Some(status), e.to_string(), now)
+                                .await;
+                        }
+                        return Err(fail(cause));
                     }
                 }
-                Err(fail(cause))
             }
+        };
+        if let Some(since) = state
+            .as_ref()
+            .and_then(|s| s.down_alerted.and(s.failing_since))
+        {
+            let since = DateTime::from_timestamp(since, 0).unwrap_or(now);
+            let alert = feed_health_alert(FeedHealth::Recovered, feed, since, "", now);
+            info!(url = %feed.url, "feed recovered");
+            self.raise_health_alert(feed, alert, None, now).await;
+        }
+        Ok(report)
+    }
+
+    /// Records a failed attempt, and raises `feed-down` once the feed has been
+    /// failing for longer than `defaults.feed_down_after`.
+    async fn record_failure(
+        &self,
+        feed: &Feed,
+        status: Option<u16>,
+        message: String,
+        now: DateTime<Utc>,
+    ) {
+        let url = feed.url.clone();
+        let recorded = self
+            .with_store(move |s| {
+                s.record_failure(&url, status, &message, now.timestamp())?;
+                s.feed_state(&url)
+            })
+            .await;
+        let state = match recorded {
+            Ok(Some(state)) => state,
+            Ok(None) => return,
+            Err(e) => {
+                warn!(url = %feed.url, cause = %e, "cannot record the failed poll");
+                return;
+            }
+        };
+        let down_after = self.config.raw.defaults.feed_down_after.0;
+        let Some(since) = state.failing_since else {
+            return;
+        };
+        let failing_for = Duration::from_secs((now.timestamp() - since).max(0) as u64);
+        if down_after.is_zero() || failing_for < down_after || state.down_alerted.is_some() {
+            return;
+        }
+        let since = DateTime::from_timestamp(since, 0).unwrap_or(now);
+        let detail = state.last_error.unwrap_or_default();
+        let alert = feed_health_alert(FeedHealth::Down, feed, since, &detail, now);
+        error!(url = %feed.url, cause = %detail, "feed down for {}", humantime::format_duration(failing_for));
+        self.raise_health_alert(feed, alert, Some(now.timestamp()), now)
+            .await;
+    }
+
+    async fn raise_health_alert(
+        &self,
+        feed: &Feed,
+        alert: Alert,
+        down_alerted: Option<i64>,
+        now: DateTime<Utc>,
+    ) {
+        let json = serde_json::to_string(&alert)
+            .expect("alerts serialize: every field is a plain string or number");
+        let pending = PendingAlert {
+            id: alert.id,
+            rule: alert.rule,
+            story: alert.story,
+            item_key: alert.item.key,
+            created_ms: now.timestamp_millis(),
+            json,
+        };
+        let url = feed.url.clone();
+        if let Err(e) = self
+            .with_store(move |s| s.record_health_alert(&url, &pending, down_alerted))
+            .await
+        {
+            warn!(url = %feed.url, cause = %e, "cannot record the feed-health alert");
         }
     }
 
@@ -187,6 +309,10 @@ fn process(
 
     let mut report = PollReport {
         items: parsed.items.len(),
+        publish_gap: publish_gap(&parsed.items, now),
+        ttl: parsed
+            .ttl_minutes
+            .map(|m| Duration::from_secs(u64::from(m) * 60)),
         ..PollReport::default()
     };
     let mut seen_now: HashSet<&str> = HashSet::new();

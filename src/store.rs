@@ -72,7 +72,16 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alerts_pending ON alerts (created) WHERE delivered IS NULL;
     CREATE INDEX alerts_rule_story ON alerts (rule, story, created);",
+    // 2: feed health and politeness.
+    "ALTER TABLE feeds ADD COLUMN moved_to TEXT;
+    ALTER TABLE feeds ADD COLUMN disabled TEXT;
+    ALTER TABLE feeds ADD COLUMN failing_since INTEGER;
+    ALTER TABLE feeds ADD COLUMN down_alerted INTEGER;
+    ALTER TABLE feeds ADD COLUMN interval_secs INTEGER;",
 ];
+
+const FEED_COLUMNS: &str = "url, etag, last_modified, last_attempt, last_success, first_success, last_status,
+    last_error, consecutive_failures, items_seen, moved_to, disabled, failing_since, down_alerted, interval_secs";
 
 /// What the state remembers about one feed.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -86,6 +95,25 @@ pub struct FeedState {
     pub last_error: Option<String>,
     pub consecutive_failures: u32,
     pub items_seen: u64,
+    /// Where the feed moved for good (301/308); fetched there from now on.
+    pub moved_to: Option<String>,
+    /// Why the feed is no longer polled (410 Gone).
+    pub disabled: Option<String>,
+    /// When the current run of failures began.
+    pub failing_since: Option<i64>,
+    /// When a feed-down alert was raised for the current outage.
+    pub down_alerted: Option<i64>,
+    /// The polling interval last used, in seconds.
+    pub interval_secs: Option<i64>,
+}
+
+impl FeedState {
+    /// Average new items per day since the first successful fetch.
+    pub fn items_per_day(&self, now: i64) -> Option<f64> {
+        let first = self.first_success?;
+        let days = ((now - first) as f64 / 86_400.0).max(1.0);
+        Some(self.items_seen as f64 / days)
+    }
 }
 
 /// An item to remember as seen (and keep for replay).
@@ -198,8 +226,7 @@ impl Store {
     pub fn feed_state(&self, url: &str) -> Result<Option<FeedState>> {
         self.conn
             .query_row(
-                "SELECT url, etag, last_modified, last_attempt, last_success, first_success, last_status,
-                        last_error, consecutive_failures, items_seen FROM feeds WHERE url = ?1",
+                &format!("SELECT {FEED_COLUMNS} FROM feeds WHERE url = ?1"),
                 [url],
                 feed_row,
             )
@@ -211,10 +238,7 @@ impl Store {
     pub fn feed_states(&self) -> Result<Vec<FeedState>> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT url, etag, last_modified, last_attempt, last_success, first_success, last_status,
-                        last_error, consecutive_failures, items_seen FROM feeds ORDER BY url",
-            )
+            .prepare(&format!("SELECT {FEED_COLUMNS} FROM feeds ORDER BY url"))
             .map_err(|e| self.wrap(e))?;
         let rows = stmt.query_map([], feed_row).map_err(|e| self.wrap(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
@@ -231,10 +255,10 @@ impl Store {
     ) -> Result<()> {
         self.conn
             .execute(
-                "INSERT INTO feeds (url, last_attempt, last_status, last_error, consecutive_failures)
-                 VALUES (?1, ?2, ?3, ?4, 1)
+                "INSERT INTO feeds (url, last_attempt, last_status, last_error, consecutive_failures, failing_since)
+                 VALUES (?1, ?2, ?3, ?4, 1, ?2)
                  ON CONFLICT (url) DO UPDATE SET last_attempt = ?2, last_status = ?3, last_error = ?4,
-                    consecutive_failures = consecutive_failures + 1",
+                    consecutive_failures = consecutive_failures + 1, failing_since = COALESCE(failing_since, ?2)",
                 params![url, now, status, error],
             )
             .map(drop)
@@ -246,11 +270,94 @@ impl Store {
         self.conn
             .execute(
                 "UPDATE feeds SET last_attempt = ?2, last_success = ?2, last_status = 304, last_error = NULL,
-                    consecutive_failures = 0 WHERE url = ?1",
+                    consecutive_failures = 0, failing_since = NULL WHERE url = ?1",
                 params![url, now],
             )
             .map(drop)
             .map_err(|e| self.wrap(e))
+    }
+
+    /// Remembers that the feed moved for good to `to`.
+    pub fn set_moved(&self, url: &str, to: &str) -> Result<()> {
+        self.update(url, "moved_to", Some(to))
+    }
+
+    /// Stops polling the feed, with the reason shown by `newswatch feeds`.
+    pub fn disable(&self, url: &str, reason: &str) -> Result<()> {
+        self.update(url, "disabled", Some(reason))
+    }
+
+    /// Polls the feed again (clears a 410 verdict and a recorded move).
+    pub fn enable(&self, url: &str) -> Result<bool> {
+        self.conn
+            .execute(
+                "UPDATE feeds SET disabled = NULL, moved_to = NULL, consecutive_failures = 0,
+                    failing_since = NULL, down_alerted = NULL WHERE url = ?1",
+                [url],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Records the interval the scheduler uses for the feed.
+    pub fn set_interval(&self, url: &str, secs: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE feeds SET interval_secs = ?2 WHERE url = ?1",
+                params![url, secs],
+            )
+            .map(drop)
+            .map_err(|e| self.wrap(e))
+    }
+
+    fn update(&self, url: &str, column: &str, value: Option<&str>) -> Result<()> {
+        // `column` is one of our own names, never user input.
+        self.conn
+            .execute(
+                &format!(
+                    "INSERT INTO feeds (url, {column}) VALUES (?1, ?2)
+                     ON CONFLICT (url) DO UPDATE SET {column} = ?2"
+                ),
+                params![url, value],
+            )
+            .map(drop)
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Records a feed-health alert as pending and notes (or clears) the outage
+    /// it belongs to, in one transaction.
+    pub fn record_health_alert(
+        &mut self,
+        url: &str,
+        alert: &PendingAlert,
+        down_since: Option<i64>,
+    ) -> Result<()> {
+        let path = self.path.clone();
+        let wrap = |source| StoreError {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO alerts (id, rule, story, feed_url, item_key, created, json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                alert.id,
+                alert.rule,
+                alert.story,
+                url,
+                alert.item_key,
+                alert.created_ms,
+                alert.json
+            ],
+        )
+        .map_err(wrap)?;
+        tx.execute(
+            "UPDATE feeds SET down_alerted = ?2 WHERE url = ?1",
+            params![url, down_since],
+        )
+        .map_err(wrap)?;
+        tx.commit().map_err(wrap)
     }
 
     /// Which of `keys` this feed has not seen yet.
@@ -305,7 +412,7 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, ?4, ?4, ?5, NULL, 0, ?6)
              ON CONFLICT (url) DO UPDATE SET etag = ?2, last_modified = ?3, last_attempt = ?4, last_success = ?4,
                 first_success = COALESCE(first_success, ?4), last_status = ?5, last_error = NULL,
-                consecutive_failures = 0, items_seen = items_seen + ?6",
+                consecutive_failures = 0, failing_since = NULL, items_seen = items_seen + ?6",
             params![url, validators.etag, validators.last_modified, now, status, items.len() as i64],
         )
         .map_err(wrap)?;
@@ -463,6 +570,11 @@ fn feed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
         last_error: r.get(7)?,
         consecutive_failures: r.get(8)?,
         items_seen: r.get::<_, i64>(9)?.max(0) as u64,
+        moved_to: r.get(10)?,
+        disabled: r.get(11)?,
+        failing_since: r.get(12)?,
+        down_alerted: r.get(13)?,
+        interval_secs: r.get(14)?,
     })
 }
 

@@ -21,6 +21,12 @@ pub enum Route {
     Garbage(Vec<u8>),
     /// Accepts the connection and never answers.
     Hang,
+    /// A redirect (301, 302, 307, 308) to `location`.
+    Redirect { status: u16, location: String },
+    /// An error status with a `Retry-After` header (seconds).
+    RetryAfter { status: u16, seconds: u64 },
+    /// A feed answered after a delay.
+    Slow { delay: Duration, body: Vec<u8> },
 }
 
 /// One request the server received.
@@ -28,6 +34,7 @@ pub enum Route {
 pub struct Received {
     pub path: String,
     pub headers: HashMap<String, String>,
+    pub at: std::time::Instant,
 }
 
 /// A local HTTP server that records what it receives.
@@ -100,6 +107,7 @@ fn serve(
     log.lock().unwrap().push(Received {
         path: path.clone(),
         headers: headers.clone(),
+        at: std::time::Instant::now(),
     });
     let route = routes.lock().unwrap().get(&path).cloned();
     let mut stream = stream;
@@ -144,6 +152,27 @@ fn serve(
             "Content-Type: application/rss+xml\r\n",
             &bytes,
         ),
+        Some(Route::Redirect { status, location }) => respond(
+            &mut stream,
+            &format!("{status} Redirect"),
+            &format!("Location: {location}\r\n"),
+            b"",
+        ),
+        Some(Route::RetryAfter { status, seconds }) => respond(
+            &mut stream,
+            &format!("{status} Busy"),
+            &format!("Retry-After: {seconds}\r\n"),
+            b"busy",
+        ),
+        Some(Route::Slow { delay, body }) => {
+            std::thread::sleep(delay);
+            respond(
+                &mut stream,
+                "200 OK",
+                "Content-Type: application/rss+xml\r\n",
+                &body,
+            )
+        }
         Some(Route::Hang) => {
             std::thread::sleep(Duration::from_secs(120));
             Ok(())
