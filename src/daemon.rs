@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::config::{Config, Defaults, Feed};
+use crate::config::{Config, Defaults, Feed, Origin};
 use crate::fetch::{FetchError, Fetcher};
 use crate::pipeline::{Pipeline, PollCause, PollError, PollReport};
 use crate::sinks::{Delivered, DesktopSink, JsonlSink, Sinks, deliver_pending};
@@ -168,14 +168,65 @@ pub async fn once(config: Arc<Config>) -> anyhow::Result<OnceSummary> {
     Ok(summary)
 }
 
-/// Runs until SIGINT or SIGTERM.
-pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
-    let shutdown = CancellationToken::new();
-    spawn_signal_handler(shutdown.clone());
-    run_until(config, shutdown).await
+/// How `run` reacts to configuration changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Reload when the config file changes (SIGHUP always reloads).
+    pub watch_config: bool,
 }
 
-fn spawn_signal_handler(shutdown: CancellationToken) {
+/// Runs until SIGINT or SIGTERM. SIGHUP, or a change to the config file,
+/// reloads the configuration: a valid one replaces the running one (the state
+/// carries over, so nothing is re-alerted); an invalid one is reported with its
+/// located errors and the running configuration stays.
+pub async fn run(config: Arc<Config>, options: RunOptions) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let reload = Arc::new(Notify::new());
+    spawn_signal_handler(shutdown.clone(), reload.clone());
+    let _watcher = match (&config.origin, options.watch_config) {
+        (Origin::File(path), true) => watch_config_file(path, reload.clone()),
+        _ => None,
+    };
+    let mut config = config;
+    loop {
+        let generation = CancellationToken::new();
+        let running = tokio::spawn(run_until(config.clone(), generation.clone()));
+        let next = loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break None,
+                _ = reload.notified() => {}
+            }
+            let Origin::File(path) = &config.origin else {
+                warn!("running on the built-in configuration: nothing to reload");
+                continue;
+            };
+            match Config::load(Some(path)) {
+                Ok(new) => {
+                    for warning in &new.warnings {
+                        warn!("{warning}");
+                    }
+                    info!(config = %path.display(), feeds = new.feeds.len(), rules = new.rules.len(), "reloading configuration");
+                    break Some(Arc::new(new));
+                }
+                Err(e) => error!("configuration not reloaded, the running one stays:\n{e}"),
+            }
+        };
+        generation.cancel();
+        match running.await {
+            Ok(result) => result?,
+            Err(e) => error!(cause = %e, "daemon task failed"),
+        }
+        match next {
+            Some(new) => config = new,
+            None => {
+                info!("stopped");
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn spawn_signal_handler(shutdown: CancellationToken, reload: Arc<Notify>) {
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
         let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
@@ -190,11 +241,64 @@ fn spawn_signal_handler(shutdown: CancellationToken) {
             tokio::select! {
                 _ = term.recv() => { info!("SIGTERM: stopping"); break; }
                 _ = int.recv() => { info!("SIGINT: stopping"); break; }
-                _ = hup.recv() => warn!("SIGHUP: configuration reload is not supported yet; restart newswatch to apply changes"),
+                _ = hup.recv() => { info!("SIGHUP: reloading the configuration"); reload.notify_one(); }
             }
         }
         shutdown.cancel();
     });
+}
+
+/// Watches the directory of the config file (editors replace files by
+/// renaming, which a watch on the file itself would lose) and signals a reload
+/// once changes to the file have settled.
+fn watch_config_file(
+    path: &std::path::Path,
+    reload: Arc<Notify>,
+) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())?
+        .to_path_buf();
+    let name = path.file_name()?.to_os_string();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(16);
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event {
+            let ours = event
+                .paths
+                .iter()
+                .any(|p| p.file_name() == Some(name.as_os_str()));
+            if ours && !matches!(event.kind, notify::EventKind::Access(_)) {
+                let _ = tx.try_send(());
+            }
+        }
+    });
+    let mut watcher = match watcher {
+        Ok(w) => w,
+        Err(e) => {
+            warn!(cause = %e, "cannot watch the config file; reload with SIGHUP");
+            return None;
+        }
+    };
+    if let Err(e) = watcher.watch(&dir, notify::RecursiveMode::NonRecursive) {
+        warn!(dir = %dir.display(), cause = %e, "cannot watch the config directory; reload with SIGHUP");
+        return None;
+    }
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            // An editor's save is several events; wait for them to settle.
+            loop {
+                match tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
+                    Ok(Some(())) => continue,
+                    Ok(None) => return,
+                    Err(_) => break,
+                }
+            }
+            info!("config file changed");
+            reload.notify_one();
+        }
+    });
+    Some(watcher)
 }
 
 /// Runs the daemon until `shutdown` is cancelled.
@@ -247,7 +351,6 @@ pub async fn run_until(config: Arc<Config>, shutdown: CancellationToken) -> anyh
         Ok(()) => {}
         Err(e) => error!(cause = %e, "delivery task failed"),
     }
-    info!("stopped");
     Ok(())
 }
 

@@ -43,8 +43,12 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the daemon in the foreground (SIGTERM/SIGINT stop it gracefully)
-    Run,
+    /// Run the daemon in the foreground (SIGTERM/SIGINT stop it gracefully, SIGHUP reloads)
+    Run {
+        /// Do not reload when the config file changes (SIGHUP still reloads)
+        #[arg(long)]
+        no_watch: bool,
+    },
     /// Poll every feed once, deliver alerts, exit
     Once,
     /// Validate the configuration, rules and entities; print a summary
@@ -199,8 +203,13 @@ fn main() -> ExitCode {
             None => commands::feeds(&config, json),
             Some(FeedsAction::Enable { url }) => commands::feeds_enable(&config, &url),
         },
-        Command::Run => runtime()
-            .block_on(newswatch::daemon::run(config))
+        Command::Run { no_watch } => runtime()
+            .block_on(newswatch::daemon::run(
+                config,
+                newswatch::daemon::RunOptions {
+                    watch_config: !no_watch,
+                },
+            ))
             .map(|()| ExitCode::SUCCESS),
         Command::Once => runtime().block_on(commands::once(config)),
         Command::Match {

@@ -1,0 +1,182 @@
+//! The daemon as a service: reload on SIGHUP and on config-file change (valid
+//! and invalid), and a graceful stop with a request in flight.
+
+mod common;
+
+use std::io::Read;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Route, Sandbox, TestServer, builtin_rules, fixture_feed};
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn signal(child: &Child, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn stop(mut child: Child) -> String {
+    signal(&child, "-TERM");
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "exit {status:?}: {err}");
+    err
+}
+
+fn keys(sandbox: &Sandbox) -> Vec<String> {
+    sandbox
+        .alerts()
+        .iter()
+        .map(|a| a["item"]["key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn feeds_config(urls: &[String]) -> String {
+    let feeds: String = urls
+        .iter()
+        .map(|u| format!("[[feeds]]\nurl = \"{u}\"\ninterval = \"1s\"\n\n"))
+        .collect();
+    format!("{feeds}{}", builtin_rules())
+}
+
+fn reload_scenario(watch: bool) {
+    let server = TestServer::start();
+    server.route(
+        "/world.xml",
+        Route::Feed {
+            body: fixture_feed("world-news.xml"),
+            etag: Some("\"1\"".into()),
+        },
+    );
+    server.route(
+        "/backlog.xml",
+        Route::Feed {
+            body: fixture_feed("backlog.xml"),
+            etag: None,
+        },
+    );
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&feeds_config(&[server.url("/world.xml")]));
+    let args: &[&str] = if watch {
+        &["run"]
+    } else {
+        &["run", "--no-watch"]
+    };
+    let child = sandbox
+        .command(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the first alerts", Duration::from_secs(20), || {
+        sandbox.alerts().len() == 2
+    });
+
+    // A valid change: a second feed. Its alert arrives; nothing is re-alerted.
+    sandbox.write_config(&feeds_config(&[
+        server.url("/world.xml"),
+        server.url("/backlog.xml"),
+    ]));
+    if !watch {
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            server.requests("/backlog.xml").len(),
+            0,
+            "--no-watch ignores the file change"
+        );
+        signal(&child, "-HUP");
+    }
+    wait_for("the new feed's alert", Duration::from_secs(20), || {
+        keys(&sandbox).contains(&"bl-recent".to_string())
+    });
+
+    // An invalid change: reported, and the running configuration keeps working.
+    sandbox.write_config("[[rules]]\nid = \"broken\"\nquery = 'troops AND'\n");
+    if !watch {
+        signal(&child, "-HUP");
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    server.route(
+        "/world.xml",
+        Route::Feed {
+            body: fixture_feed("world-news-later.xml"),
+            etag: Some("\"2\"".into()),
+        },
+    );
+    wait_for(
+        "an alert under the old configuration",
+        Duration::from_secs(20),
+        || keys(&sandbox).contains(&"wn-007".to_string()),
+    );
+    let err = stop(child);
+    assert!(
+        err.contains("configuration not reloaded, the running one stays"),
+        "{err}"
+    );
+    assert!(err.contains("expected a term after AND"), "{err}");
+    assert!(err.contains("reloading configuration"), "{err}");
+    let mut all = keys(&sandbox);
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "no alert twice: {all:?}");
+    assert_eq!(n, 4, "{all:?}");
+}
+
+#[test]
+fn sighup_reloads_the_configuration() {
+    reload_scenario(false);
+}
+
+#[test]
+fn a_changed_config_file_is_reloaded() {
+    reload_scenario(true);
+}
+
+#[test]
+fn sigterm_waits_for_a_request_in_flight() {
+    let server = TestServer::start();
+    server.route(
+        "/slow.xml",
+        Route::Slow {
+            delay: Duration::from_secs(2),
+            body: fixture_feed("world-news.xml"),
+        },
+    );
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&feeds_config(&[server.url("/slow.xml")]));
+    let child = sandbox
+        .command(&["run"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the request", Duration::from_secs(10), || {
+        !server.requests("/slow.xml").is_empty()
+    });
+    let asked = Instant::now();
+    let err = stop(child);
+    assert!(
+        asked.elapsed() >= Duration::from_millis(1500),
+        "stopped before the response: {err}"
+    );
+    assert_eq!(
+        sandbox.alerts().len(),
+        2,
+        "the in-flight poll finished and delivered: {err}"
+    );
+}
