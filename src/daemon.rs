@@ -188,9 +188,16 @@ pub async fn run(config: Arc<Config>, options: RunOptions) -> anyhow::Result<()>
         _ => None,
     };
     let mut config = config;
+    let mut first = true;
     loop {
         let generation = CancellationToken::new();
         let running = tokio::spawn(run_until(config.clone(), generation.clone()));
+        if first {
+            sd_notify("READY=1");
+            first = false;
+        } else {
+            sd_notify("READY=1\nSTATUS=configuration reloaded");
+        }
         let next = loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break None,
@@ -211,6 +218,11 @@ pub async fn run(config: Arc<Config>, options: RunOptions) -> anyhow::Result<()>
                 Err(e) => error!("configuration not reloaded, the running one stays:\n{e}"),
             }
         };
+        sd_notify(if next.is_some() {
+            "RELOADING=1"
+        } else {
+            "STOPPING=1"
+        });
         generation.cancel();
         match running.await {
             Ok(result) => result?,
@@ -223,6 +235,28 @@ pub async fn run(config: Arc<Config>, options: RunOptions) -> anyhow::Result<()>
                 return Ok(());
             }
         }
+    }
+}
+
+/// Tells systemd (Type=notify) about readiness, reloads and stopping; a no-op
+/// when not started by systemd.
+fn sd_notify(state: &str) {
+    let Some(socket) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let socket = socket.to_string_lossy().into_owned();
+    let sent = std::os::unix::net::UnixDatagram::unbound().and_then(|datagram| {
+        if let Some(abstract_name) = socket.strip_prefix('@') {
+            use std::os::linux::net::SocketAddrExt;
+            let addr =
+                std::os::unix::net::SocketAddr::from_abstract_name(abstract_name.as_bytes())?;
+            datagram.send_to_addr(state.as_bytes(), &addr)
+        } else {
+            datagram.send_to(state.as_bytes(), &socket)
+        }
+    });
+    if let Err(e) = sent {
+        warn!(socket = %socket, cause = %e, "cannot notify systemd");
     }
 }
 

@@ -78,6 +78,10 @@ enum Command {
         #[command(subcommand)]
         action: Option<FeedsAction>,
     },
+    /// Print shell completions (bash, zsh, fish, elvish, powershell)
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff)
+    Man,
     /// Write a commented starter config to the default config path
     Init {
         /// Overwrite an existing file
@@ -173,6 +177,29 @@ fn runtime() -> tokio::runtime::Runtime {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
+    match &cli.command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "newswatch",
+                &mut std::io::stdout(),
+            );
+            return ExitCode::SUCCESS;
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            return match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+        _ => {}
+    }
     if let Command::Init { force } = cli.command {
         let path = cli
             .config
@@ -198,7 +225,9 @@ fn main() -> ExitCode {
             print!("{}", commands::check_summary(&config));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Init { .. } => unreachable!("init is handled before the config is loaded"),
+        Command::Init { .. } | Command::Completions { .. } | Command::Man => {
+            unreachable!("handled before the config is loaded")
+        }
         Command::Feeds { json, action } => match action {
             None => commands::feeds(&config, json),
             Some(FeedsAction::Enable { url }) => commands::feeds_enable(&config, &url),
