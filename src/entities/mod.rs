@@ -193,7 +193,12 @@ impl Gazetteer {
                 add(alias, Via::Alias, false);
             }
             if spec.kind == "person" {
-                for alias in variants::person_variants(&spec.name, &spec.aliases) {
+                // A cased-only name stays cased: its variants are not generated.
+                let names: Vec<&str> = std::iter::once(spec.name.as_str())
+                    .filter(|n| !cased_only(n))
+                    .chain(spec.aliases.iter().map(String::as_str))
+                    .collect();
+                for alias in variants::person_variants(&names) {
                     add(&alias, Via::Alias, false);
                 }
             }
@@ -445,6 +450,21 @@ aliases = ["Zelenskyy"]
         ] {
             assert_eq!(tag_names(&g, text), ["Volodymyr Zelenskyy"], "{text}");
         }
+    }
+
+    #[test]
+    fn cased_person_names_stay_cased() {
+        let g = gazetteer(
+            r#"
+[[entity]]
+id = "chad-person"
+name = "Chad"
+kind = "person"
+cased = ["Chad"]
+"#,
+        );
+        assert!(tag_names(&g, "a hanging chad").is_empty());
+        assert_eq!(tag_names(&g, "Chad said"), ["Chad"]);
     }
 
     #[test]

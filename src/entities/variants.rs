@@ -31,12 +31,11 @@ fn word_variants(word: &str) -> BTreeSet<String> {
             out.insert(format!("{stem}{suffix}"));
         }
     }
-    let substitutions: [(&str, &[&str]); 5] = [
+    let substitutions: [(&str, &[&str]); 4] = [
         ("kh", &["ch", "h"]),
         ("sh", &["sch"]),
         ("yu", &["iu", "ju"]),
         ("ya", &["ia", "ja"]),
-        ("ei", &["ey"]),
     ];
     for (from, tos) in substitutions {
         let current: Vec<String> = out.iter().cloned().collect();
@@ -50,6 +49,14 @@ fn word_variants(word: &str) -> BTreeSet<String> {
     }
     let current: Vec<String> = out.iter().cloned().collect();
     for w in current {
+        // Sergei/Sergey, Alexei/Alexey: only after the consonants of those
+        // Russian endings, so that names like Milei keep their spelling.
+        if let Some(stem) = ["gei", "kei", "sei", "xei"]
+            .iter()
+            .find_map(|end| w.strip_suffix(end).map(|stem| (stem, &end[..1])))
+        {
+            out.insert(format!("{}{}ey", stem.0, stem.1));
+        }
         if let Some(stem) = w.strip_suffix("ov").or_else(|| w.strip_suffix("ev")) {
             let vowel = &w[stem.len()..stem.len() + 1];
             out.insert(format!("{stem}{vowel}w"));
@@ -66,10 +73,10 @@ fn word_variants(word: &str) -> BTreeSet<String> {
     out.into_iter().take(MAX_VARIANTS_PER_WORD).collect()
 }
 
-/// Extra spellings for a person known by `name` and `aliases` (folded, space-joined).
-pub fn person_variants(name: &str, aliases: &[String]) -> Vec<String> {
+/// Extra spellings of a person's `names` (folded, space-joined).
+pub fn person_variants(names: &[&str]) -> Vec<String> {
     let mut out = BTreeSet::new();
-    for full in std::iter::once(name).chain(aliases.iter().map(String::as_str)) {
+    for &full in names {
         let words = fold_words(full);
         if words.is_empty() || words.len() > 4 {
             continue;
@@ -103,17 +110,19 @@ mod tests {
 
     #[test]
     fn slavic_surnames_expand() {
-        let v = person_variants("Volodymyr Zelenskyy", &["Zelenskyy".into()]);
+        let v = person_variants(&["Volodymyr Zelenskyy", "Zelenskyy"]);
         for expected in ["zelensky", "zelenskiy", "selenskyj", "wolodymyr zelenskyy"] {
             assert!(v.iter().any(|x| x == expected), "missing {expected}: {v:?}");
         }
-        let v = person_variants("Sergei Lavrov", &["Lavrov".into()]);
+        let v = person_variants(&["Sergei Lavrov", "Lavrov"]);
         assert!(v.iter().any(|x| x == "lawrow"), "{v:?}");
         assert!(v.iter().any(|x| x == "sergey lavrov"), "{v:?}");
     }
 
     #[test]
     fn ordinary_names_stay_put() {
-        assert_eq!(person_variants("Emmanuel Macron", &[]), ["emmanuel macron"]);
+        assert_eq!(person_variants(&["Emmanuel Macron"]), ["emmanuel macron"]);
+        let milei = person_variants(&["Javier Milei"]);
+        assert!(!milei.iter().any(|v| v.contains("miley")), "{milei:?}");
     }
 }
