@@ -48,6 +48,18 @@ pub fn prepare(config: Arc<Config>) -> Result<(Pipeline, Sinks), StartError> {
             .then(|| DesktopSink::new(config.raw.notify.max_per_minute)),
         stdout: config.raw.notify.stdout,
         min_severity: config.raw.notify.min_severity,
+        webhooks: {
+            let client = reqwest::Client::builder()
+                .user_agent(crate::fetch::USER_AGENT)
+                .build()
+                .map_err(|e| FetchError::Network(e.to_string()))?;
+            config
+                .raw
+                .webhooks
+                .iter()
+                .map(|hook| crate::sinks::webhook::WebhookSink::start(hook, client.clone()))
+                .collect()
+        },
         exec: crate::sinks::exec::ExecSink::new(
             &config.raw.notify.exec,
             config.raw.notify.exec_timeout.0,
@@ -164,7 +176,7 @@ pub async fn once(config: Arc<Config>) -> anyhow::Result<OnceSummary> {
         }
     }
     summary.delivered = deliver_pending(&pipeline.store, &mut sinks).await?;
-    sinks.flush_held(true).await;
+    sinks.close().await;
     Ok(summary)
 }
 
@@ -552,6 +564,7 @@ async fn delivery_task(
         }
         sinks.flush_held(false).await;
         if shutdown.is_cancelled() {
+            sinks.close().await;
             return;
         }
         // Wake for new alerts, a retry, or to show held-back notifications.
@@ -566,7 +579,7 @@ async fn delivery_task(
                 if let Err(e) = deliver_pending(&store, &mut sinks).await {
                     error!(cause = %e, "alerts stay pending until the next start");
                 }
-                sinks.flush_held(true).await;
+                sinks.close().await;
                 return;
             }
             _ = tokio::time::sleep(sleep) => {}

@@ -10,6 +10,7 @@
 pub mod desktop;
 pub mod exec;
 pub mod jsonl;
+pub mod webhook;
 
 use std::io::Write;
 
@@ -39,6 +40,7 @@ pub struct Sinks {
     pub stdout: bool,
     pub min_severity: Severity,
     pub exec: Option<exec::ExecSink>,
+    pub webhooks: Vec<webhook::WebhookSink>,
 }
 
 impl Sinks {
@@ -47,6 +49,14 @@ impl Sinks {
     pub async fn flush_held(&mut self, force: bool) {
         if let Some(desktop) = self.desktop.as_mut() {
             desktop.flush_held(force).await;
+        }
+    }
+
+    /// Finishes what the background sinks (webhooks) still have queued.
+    pub async fn close(&mut self) {
+        self.flush_held(true).await;
+        for hook in &mut self.webhooks {
+            hook.close().await;
         }
     }
 
@@ -103,7 +113,7 @@ pub async fn deliver_pending(
                     warn!(cause = %e, "cannot write alert to stdout");
                 }
             }
-            if sinks.desktop.is_none() && sinks.exec.is_none() {
+            if sinks.desktop.is_none() && sinks.exec.is_none() && sinks.webhooks.is_empty() {
                 continue;
             }
             let alert = match serde_json::from_str::<Alert>(&pending.json) {
@@ -120,6 +130,9 @@ pub async fn deliver_pending(
             }
             if let Some(exec) = sinks.exec.as_ref() {
                 exec.run(&alert, &pending.json).await;
+            }
+            for hook in &sinks.webhooks {
+                hook.send(&alert, &pending.json);
             }
         }
     }

@@ -35,6 +35,8 @@ pub struct Received {
     pub path: String,
     pub headers: HashMap<String, String>,
     pub at: std::time::Instant,
+    pub method: String,
+    pub body: Vec<u8>,
 }
 
 /// A local HTTP server that records what it receives.
@@ -93,6 +95,7 @@ fn serve(
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
+    let method = line.split_whitespace().next().unwrap_or("GET").to_string();
     let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
     let mut headers = HashMap::new();
     loop {
@@ -104,10 +107,18 @@ fn serve(
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
+    let length: usize = headers
+        .get("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length.min(1 << 20)];
+    std::io::Read::read_exact(&mut reader, &mut body)?;
     log.lock().unwrap().push(Received {
         path: path.clone(),
         headers: headers.clone(),
         at: std::time::Instant::now(),
+        method,
+        body,
     });
     let route = routes.lock().unwrap().get(&path).cloned();
     let mut stream = stream;
