@@ -87,7 +87,7 @@ fn ntfy_format_and_severity_filter() {
     assert!(
         String::from_utf8_lossy(&post.body).starts_with("Kyiv says Pyongyang has sent soldiers")
     );
-    assert!(post.headers.get("authorization").is_none());
+    assert!(!post.headers.contains_key("authorization"));
 }
 
 #[test]
