@@ -286,6 +286,8 @@ pub struct RawConfig {
     pub rules: Vec<RuleConfig>,
     #[serde(default)]
     pub webhooks: Vec<crate::sinks::webhook::WebhookConfig>,
+    #[serde(default)]
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 /// Where the configuration came from.

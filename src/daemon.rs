@@ -19,6 +19,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::{Config, Defaults, Feed, Origin};
 use crate::fetch::{FetchError, Fetcher};
+use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, PollCause, PollError, PollReport};
 use crate::sinks::{Delivered, DesktopSink, JsonlSink, Sinks, deliver_pending};
 use crate::store::Store;
@@ -36,7 +37,10 @@ pub enum StartError {
 }
 
 /// Opens the state, the fetcher and the sinks for `config`.
-pub fn prepare(config: Arc<Config>) -> Result<(Pipeline, Sinks), StartError> {
+pub fn prepare(
+    config: Arc<Config>,
+    metrics: Arc<Metrics>,
+) -> Result<(Pipeline, Sinks), StartError> {
     let store = Store::open(&config.state_dir.join("state.sqlite"))?;
     let log = JsonlSink::open(&config.log_path, config.raw.log.rotation());
     let sinks = Sinks {
@@ -70,6 +74,7 @@ pub fn prepare(config: Arc<Config>) -> Result<(Pipeline, Sinks), StartError> {
         fetcher: Fetcher::new(&config.raw.fetch)?,
         store: Arc::new(Mutex::new(store)),
         config,
+        metrics,
     };
     Ok((pipeline, sinks))
 }
@@ -148,7 +153,7 @@ pub struct OnceSummary {
 
 /// Polls every feed once, concurrently within the limits, then delivers.
 pub async fn once(config: Arc<Config>) -> anyhow::Result<OnceSummary> {
-    let (pipeline, mut sinks) = prepare(config.clone())?;
+    let (pipeline, mut sinks) = prepare(config.clone(), Arc::default())?;
     let limits = Limits::new(&config);
     let mut tasks = JoinSet::new();
     for feed in &config.feeds {
@@ -201,9 +206,15 @@ pub async fn run(config: Arc<Config>, options: RunOptions) -> anyhow::Result<()>
     };
     let mut config = config;
     let mut first = true;
+    // Counters survive reloads.
+    let metrics = Arc::new(Metrics::default());
     loop {
         let generation = CancellationToken::new();
-        let running = tokio::spawn(run_until(config.clone(), generation.clone()));
+        let running = tokio::spawn(run_until(
+            config.clone(),
+            generation.clone(),
+            metrics.clone(),
+        ));
         if first {
             sd_notify("READY=1");
             first = false;
@@ -348,8 +359,20 @@ fn watch_config_file(
 }
 
 /// Runs the daemon until `shutdown` is cancelled.
-pub async fn run_until(config: Arc<Config>, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let (pipeline, sinks) = prepare(config.clone())?;
+pub async fn run_until(
+    config: Arc<Config>,
+    shutdown: CancellationToken,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<()> {
+    let (pipeline, sinks) = prepare(config.clone(), metrics.clone())?;
+    if let Some(addr) = config.raw.metrics.listen {
+        tokio::spawn(crate::metrics::serve(
+            addr,
+            metrics,
+            pipeline.store.clone(),
+            shutdown.clone(),
+        ));
+    }
     info!(
         config = %config.origin,
         feeds = config.feeds.len(),

@@ -8,11 +8,14 @@
 pub mod alerts;
 pub mod commands;
 pub mod config;
+pub mod config_edit;
 pub mod daemon;
 pub mod document;
 pub mod entities;
 pub mod feed;
 pub mod fetch;
+pub mod metrics;
+pub mod opml;
 pub mod pipeline;
 pub mod rules;
 pub mod sinks;

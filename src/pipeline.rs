@@ -21,6 +21,7 @@ use crate::config::{Config, Feed};
 use crate::document::Document;
 use crate::feed::{FeedError, parse_feed};
 use crate::fetch::{FetchError, FetchOutcome, Fetcher, Validators};
+use crate::metrics::{FetchResult, Metrics};
 use crate::sinks::lock;
 use crate::store::{PendingAlert, SeenItem, Store, StoreError};
 
@@ -64,6 +65,8 @@ pub struct PollReport {
     pub publish_gap: Option<Duration>,
     /// The feed's own suggested polling interval (RSS `<ttl>`).
     pub ttl: Option<Duration>,
+    /// The rule of each alert raised.
+    pub alert_rules: Vec<String>,
 }
 
 /// The mean gap between the newest dated items (up to 20, within a week), or
@@ -90,6 +93,7 @@ pub struct Pipeline {
     pub config: Arc<Config>,
     pub fetcher: Fetcher,
     pub store: SharedStore,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Pipeline {
@@ -117,7 +121,14 @@ impl Pipeline {
             .as_ref()
             .and_then(|s| s.moved_to.clone())
             .unwrap_or_else(|| feed.url.clone());
+        let started = std::time::Instant::now();
         let outcome = self.fetcher.fetch(&fetch_url, &validators).await;
+        let (result, bytes) = match &outcome {
+            Ok(FetchOutcome::Fetched { body, .. }) => (FetchResult::Ok, body.len()),
+            Ok(FetchOutcome::NotModified { .. }) => (FetchResult::NotModified, 0),
+            Err(_) => (FetchResult::Failed, 0),
+        };
+        self.metrics.fetch(result, started.elapsed(), bytes);
         let now = Utc::now();
         let outcome = match outcome {
             Ok(o) => o,
@@ -188,7 +199,13 @@ impl Pipeline {
                 .await
                 .map_err(|e| fail(PollCause::Task(e.to_string())))?;
                 match result {
-                    Ok(report) => report,
+                    Ok(report) => {
+                        self.metrics.items(report.items, report.new_items);
+                        for rule in &report.alert_rules {
+                            self.metrics.alert(rule);
+                        }
+                        report
+                    }
                     Err(cause) => {
                         if let PollCause::Feed(e) = &cause {
                             self.record_failure(feed, Some(status), e.to_string(), now)
@@ -260,6 +277,7 @@ impl Pipeline {
     ) {
         let json = serde_json::to_string(&alert)
             .expect("alerts serialize: every field is a plain string or number");
+        self.metrics.alert(&alert.rule);
         let pending = PendingAlert {
             id: alert.id,
             rule: alert.rule,
@@ -370,6 +388,7 @@ fn process(
     }
     report.new_items = new_items.len();
     report.alerts = alerts.len();
+    report.alert_rules = alerts.iter().map(|a| a.rule.clone()).collect();
     let seen: Vec<SeenItem<'_>> = new_items
         .iter()
         .map(|item| SeenItem {

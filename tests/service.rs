@@ -180,3 +180,80 @@ fn sigterm_waits_for_a_request_in_flight() {
         "the in-flight poll finished and delivered: {err}"
     );
 }
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn metrics_and_healthz_are_served_over_http() {
+    let server = TestServer::start();
+    server.route(
+        "/world.xml",
+        Route::Feed {
+            body: fixture_feed("world-news.xml"),
+            etag: Some("\"m\"".into()),
+        },
+    );
+    server.route("/down.xml", Route::Status(500));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "[metrics]\nlisten = \"{addr}\"\n\n{}",
+        feeds_config(&[server.url("/world.xml"), server.url("/down.xml")])
+    ));
+    let child = sandbox
+        .command(&["run"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the alerts", Duration::from_secs(20), || {
+        sandbox.alerts().len() == 2
+    });
+    wait_for("a second poll", Duration::from_secs(20), || {
+        server.requests("/world.xml").len() >= 2
+    });
+
+    let health = http_get(&addr, "/healthz");
+    assert!(
+        health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"),
+        "{health}"
+    );
+    let metrics = http_get(&addr, "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    for line in [
+        "newswatch_feeds{status=\"ok\"} 1\n",
+        "newswatch_feeds{status=\"failing\"} 1\n",
+        "newswatch_alerts_total{rule=\"troop-deployment\"} 1\n",
+        "newswatch_alerts_total{rule=\"eu-summit\"} 1\n",
+        "newswatch_pending_alerts 0\n",
+        "newswatch_items_total 6\n",
+    ] {
+        assert!(metrics.contains(line), "missing {line:?} in {metrics}");
+    }
+    assert!(
+        metrics.contains("newswatch_fetches_total{result=\"not_modified\"} "),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("newswatch_fetches_total{result=\"failed\"} 0\n"),
+        "{metrics}"
+    );
+    let missing = http_get(&addr, "/nope");
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    stop(child);
+}
