@@ -1,0 +1,1 @@
+//! Placeholder: config file editing (being written).

@@ -1,0 +1,1 @@
+//! Placeholder: OPML import/export (being written).
