@@ -55,11 +55,22 @@ pub fn parse_feed(bytes: &[u8], base_url: &str) -> Result<ParsedFeed, FeedError>
     };
     let feed = match parse(bytes) {
         Ok(feed) => feed,
-        Err(first) => match patch_rss_version(bytes) {
-            // feed-rs refuses `<rss>` without a (known) version; real feeds have both.
-            Some(patched) => parse(&patched).map_err(|_| describe_error(&first, bytes))?,
-            None => return Err(describe_error(&first, bytes)),
-        },
+        Err(first) => {
+            // Repairs for what real feeds get wrong, tried in turn: a few bytes
+            // that are not UTF-8 in a UTF-8 document (replaced, not fatal), and
+            // an `<rss>` root without a version feed-rs knows.
+            let repaired = utf8_lossy_if_broken(bytes);
+            let input = repaired.as_deref().unwrap_or(bytes);
+            let retry = |b: &[u8]| parse(b).ok();
+            let recovered = repaired
+                .as_deref()
+                .and_then(retry)
+                .or_else(|| patch_rss_version(input).and_then(|p| retry(&p)));
+            match recovered {
+                Some(feed) => feed,
+                None => return Err(describe_error(&first, bytes)),
+            }
+        }
     };
 
     let items = feed
@@ -145,6 +156,21 @@ fn describe_error(error: &feed_rs::parser::ParseFeedError, bytes: &[u8]) -> Feed
         other => other.to_string(),
     };
     FeedError { cause }
+}
+
+/// The document with invalid UTF-8 sequences replaced by U+FFFD, when it is
+/// meant to be UTF-8 (no other encoding declared) but is not valid.
+fn utf8_lossy_if_broken(bytes: &[u8]) -> Option<Vec<u8>> {
+    if std::str::from_utf8(bytes).is_ok() {
+        return None;
+    }
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).to_ascii_lowercase();
+    let declared_other = head.find("encoding=").is_some_and(|at| {
+        !head[at + 9..]
+            .trim_start_matches(['"', '\''])
+            .starts_with("utf-8")
+    });
+    (!declared_other).then(|| String::from_utf8_lossy(bytes).into_owned().into_bytes())
 }
 
 /// Adds `version="2.0"` to an `<rss` root that lacks a version feed-rs knows.

@@ -10,9 +10,14 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A handler that writes whatever it likes to the connection.
+pub type RawHandler = Arc<dyn Fn(&mut TcpStream) -> std::io::Result<()> + Send + Sync>;
+
 /// What a route answers.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Route {
+    /// Hand-written response bytes (hostile servers).
+    Raw(RawHandler),
     /// 200 with this body; answers 304 when If-None-Match equals `etag`.
     Feed { body: Vec<u8>, etag: Option<String> },
     /// A bare status code with a short body.
@@ -184,6 +189,7 @@ fn serve(
                 &body,
             )
         }
+        Some(Route::Raw(handler)) => handler(&mut stream),
         Some(Route::Hang) => {
             std::thread::sleep(Duration::from_secs(120));
             Ok(())
