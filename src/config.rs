@@ -153,6 +153,9 @@ pub struct NotifyConfig {
     pub exec: Vec<String>,
     pub exec_timeout: HumanDuration,
     pub exec_min_severity: Severity,
+    /// The program that opens an alert's link when its desktop notification
+    /// is clicked (the link is appended); `[]` turns clicking off.
+    pub open_with: Vec<String>,
 }
 
 impl Default for NotifyConfig {
@@ -165,6 +168,7 @@ impl Default for NotifyConfig {
             exec: Vec::new(),
             exec_timeout: HumanDuration(Duration::from_secs(10)),
             exec_min_severity: Severity::Info,
+            open_with: vec!["xdg-open".to_string()],
         }
     }
 }

@@ -45,11 +45,10 @@ pub fn prepare(
     let log = JsonlSink::open(&config.log_path, config.raw.log.rotation());
     let sinks = Sinks {
         log,
-        desktop: config
-            .raw
-            .notify
-            .desktop
-            .then(|| DesktopSink::new(config.raw.notify.max_per_minute)),
+        desktop: config.raw.notify.desktop.then(|| {
+            DesktopSink::new(config.raw.notify.max_per_minute)
+                .open_links_with(config.raw.notify.open_with.clone())
+        }),
         stdout: config.raw.notify.stdout,
         min_severity: config.raw.notify.min_severity,
         webhooks: {

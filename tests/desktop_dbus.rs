@@ -188,6 +188,8 @@ type NotifyArgs = (
 
 #[derive(Default)]
 struct Record {
+    /// When set, a notification offering the "default" action is clicked.
+    click: bool,
     notified: Vec<Notified>,
     closed: Vec<u32>,
     /// Every method call, as "interface.member".
@@ -278,6 +280,8 @@ async fn serve(
                             next_id += 1;
                             next_id - 1
                         };
+                        let click =
+                            record.lock().unwrap().click && actions.iter().any(|a| a == "default");
                         record.lock().unwrap().notified.push(Notified {
                             app_name,
                             replaces_id,
@@ -288,7 +292,25 @@ async fn serve(
                             hints,
                             expire_timeout,
                         });
-                        conn.reply(&header, &id).await
+                        let replied = conn.reply(&header, &id).await;
+                        if let (true, Some(sender)) = (click, header.sender()) {
+                            // The user clicks a moment after the bubble appears.
+                            let conn = conn.clone();
+                            let sender = sender.to_owned();
+                            tokio::spawn(async move {
+                                tokio::time::sleep(Duration::from_millis(300)).await;
+                                let _ = conn
+                                    .emit_signal(
+                                        Some(sender),
+                                        NOTIFICATIONS_PATH,
+                                        NOTIFICATIONS_NAME,
+                                        "ActionInvoked",
+                                        &(id, "default"),
+                                    )
+                                    .await;
+                            });
+                        }
+                        replied
                     }
                     Err(e) => {
                         conn.reply_error(
@@ -766,4 +788,50 @@ fn notification_budget_sums_up_the_overflow() {
         drop(record);
         assert!(!sink.holding());
     });
+}
+
+/// Clicking a notification opens the alert's link with the configured program.
+#[test]
+fn clicking_a_notification_opens_its_link() {
+    let _serial = serial();
+    let bus = Bus::start();
+    set_session_bus(&bus.address);
+    let dir = tempfile::tempdir().unwrap();
+    let opened = dir.path().join("opened.txt");
+    runtime().block_on(async {
+        let server =
+            NotificationServer::start_with(&bus.address, &["body", "body-markup", "actions"]).await;
+        server.record().click = true;
+        let script = format!("printf '%s\\n' \"$1\" >> '{}'", opened.display());
+        let mut sink = DesktopSink::new(0).open_links_with(vec![
+            "sh".into(),
+            "-c".into(),
+            script,
+            "sh".into(),
+        ]);
+        let alert =
+            alert_with(|a| a["item"]["link"] = "https://news.example.org/world/wn-001".into());
+        sink.notify(&alert).await;
+        let start = std::time::Instant::now();
+        while !opened.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the link was never opened"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let record = server.record();
+        assert_eq!(record.notified[0].actions, ["default", "Open"]);
+        drop(record);
+
+        // A link that is not http(s) never gets an action.
+        let alert = alert_with(|a| a["item"]["link"] = "file:///etc/passwd".into());
+        sink.notify(&alert).await;
+        assert!(server.record().notified[1].actions.is_empty());
+    });
+    assert_eq!(
+        std::fs::read_to_string(&opened).unwrap(),
+        "https://news.example.org/world/wn-001\n"
+    );
 }

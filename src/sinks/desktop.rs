@@ -4,6 +4,8 @@
 //! sink warns once and carries on; the alert log already holds the alert.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use notify_rust::{Notification, Timeout, Urgency};
@@ -17,6 +19,10 @@ use crate::text::sanitize_terminal;
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long notifications pause after the server failed to answer in time.
 const PAUSE_AFTER_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a notification's "open" action stays armed.
+const CLICK_WAIT: Duration = Duration::from_secs(3600);
+/// Notifications waiting for a click at most; later ones get no action.
+const MAX_WAITING: usize = 32;
 
 /// The window of the notification budget.
 const BUDGET_WINDOW: Duration = Duration::from_secs(60);
@@ -28,6 +34,12 @@ pub struct DesktopSink {
     failing: bool,
     /// Whether the server renders body markup; asked once per connection.
     markup: Option<bool>,
+    /// Whether the server shows actions (buttons, or a click on the bubble).
+    actions: bool,
+    /// The program that opens an alert's link when its notification is clicked.
+    open_with: Vec<String>,
+    /// Notifications still waiting for a click; bounded.
+    waiting: Arc<AtomicUsize>,
     /// After a server that did not answer, notifications pause until then.
     paused_until: Option<Instant>,
     per_minute: u32,
@@ -124,6 +136,13 @@ impl DesktopSink {
         }
     }
 
+    /// Clicking a notification opens the alert's link with this program
+    /// (e.g. `["xdg-open"]`; the link is appended); empty: no action.
+    pub fn open_links_with(mut self, program: Vec<String>) -> DesktopSink {
+        self.open_with = program;
+        self
+    }
+
     fn budget_left(&mut self) -> bool {
         let now = Instant::now();
         while self
@@ -152,7 +171,55 @@ impl DesktopSink {
         let Some(markup) = self.ready().await else {
             return;
         };
-        self.show(notification(alert, markup)).await;
+        let mut n = notification(alert, markup);
+        let link = alert
+            .item
+            .link
+            .as_deref()
+            .filter(|l| l.starts_with("https://") || l.starts_with("http://"))
+            .filter(|_| self.actions && !self.open_with.is_empty())
+            .filter(|_| self.waiting.load(Ordering::Relaxed) < MAX_WAITING);
+        if link.is_some() {
+            n.action("default", "Open");
+        }
+        if let Some(handle) = self.show(n).await {
+            if let Some(link) = link {
+                self.open_on_click(handle, link.to_string());
+            }
+        }
+    }
+
+    /// Waits (in the background, bounded) for a click on the notification and
+    /// opens `link` with the configured program.
+    fn open_on_click(&self, handle: notify_rust::NotificationHandle, link: String) {
+        let program = self.open_with.clone();
+        let waiting = self.waiting.clone();
+        waiting.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            let mut clicked = false;
+            let wait = handle.wait_for_action_async(|response| {
+                clicked = matches!(response, notify_rust::NotificationResponse::Default)
+                    || matches!(response, notify_rust::NotificationResponse::Action(a) if a == "default");
+            });
+            let _ = tokio::time::timeout(CLICK_WAIT, wait).await;
+            waiting.fetch_sub(1, Ordering::Relaxed);
+            if !clicked {
+                return;
+            }
+            let Some((name, args)) = program.split_first() else {
+                return;
+            };
+            match tokio::process::Command::new(name)
+                .args(args)
+                .arg(&link)
+                .spawn()
+            {
+                Ok(mut child) => {
+                    let _ = child.wait().await;
+                }
+                Err(e) => warn!(program = %name, cause = %e, "cannot open the alert's link"),
+            }
+        });
     }
 
     /// Whether a notification may be sent now, and whether the server reads
@@ -170,6 +237,7 @@ impl DesktopSink {
         match tokio::time::timeout(NOTIFY_TIMEOUT, server_capabilities()).await {
             Ok(Ok(capabilities)) => {
                 let markup = capabilities.iter().any(|c| c == "body-markup");
+                self.actions = capabilities.iter().any(|c| c == "actions");
                 self.markup = Some(markup);
                 Some(markup)
             }
@@ -218,21 +286,22 @@ impl DesktopSink {
     }
 
     /// Sends one notification; failures are logged once until one succeeds again.
-    async fn show(&mut self, n: Notification) {
+    async fn show(&mut self, n: Notification) -> Option<notify_rust::NotificationHandle> {
         self.shown.push_back(Instant::now());
         let result = tokio::time::timeout(NOTIFY_TIMEOUT, n.show_async()).await;
         let error = match result {
-            Ok(Ok(_handle)) => {
+            Ok(Ok(handle)) => {
                 if self.failing {
                     info!("desktop notifications work again");
                 }
                 self.failing = false;
-                return;
+                return Some(handle);
             }
             Ok(Err(e)) => (e.to_string(), false),
             Err(_) => (self.timeout_message(), true),
         };
         self.failed(error.0, error.1);
+        None
     }
 }
 
