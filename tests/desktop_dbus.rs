@@ -821,9 +821,8 @@ fn clicking_a_notification_opens_its_link() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let record = server.record();
-        assert_eq!(record.notified[0].actions, ["default", "Open"]);
-        drop(record);
+        let actions = server.record().notified[0].actions.clone();
+        assert_eq!(actions, ["default", "Open"]);
 
         // A link that is not http(s) never gets an action.
         let alert = alert_with(|a| a["item"]["link"] = "file:///etc/passwd".into());
