@@ -486,6 +486,131 @@ pub fn feeds(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The config file in use, or an error telling how to get one.
+fn config_file(config: &Config) -> anyhow::Result<&std::path::Path> {
+    match &config.origin {
+        crate::config::Origin::File(path) => Ok(path),
+        crate::config::Origin::Builtin => {
+            bail!(
+                "running on the built-in configuration; run `newswatch init` to get a config file to edit"
+            )
+        }
+    }
+}
+
+/// Validates `text` as a configuration, then replaces the file atomically.
+fn write_config(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    crate::config::Config::from_str(text, crate::config::Origin::File(path.to_path_buf()))
+        .map_err(|e| {
+            anyhow::anyhow!("the edited configuration would not be valid; nothing written:\n{e}")
+        })?;
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let _ = std::fs::set_permissions(&tmp, meta.permissions());
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
+}
+
+/// `newswatch feeds add URL`.
+pub fn feeds_add(
+    config: &Config,
+    url: String,
+    name: Option<String>,
+    tags: Vec<String>,
+) -> anyhow::Result<ExitCode> {
+    let path = config_file(config)?;
+    let text = std::fs::read_to_string(path)?;
+    let (edited, report) =
+        crate::config_edit::add_feeds(&text, &[crate::config_edit::NewFeed { url, name, tags }])?;
+    for url in &report.skipped {
+        println!("already configured: {url}");
+    }
+    if report.added.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    write_config(path, &edited)?;
+    for url in &report.added {
+        println!("added {url} to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `newswatch feeds remove URL`.
+pub fn feeds_remove(config: &Config, url: &str) -> anyhow::Result<ExitCode> {
+    let path = config_file(config)?;
+    let text = std::fs::read_to_string(path)?;
+    let (edited, removed) = crate::config_edit::remove_feed(&text, url)?;
+    if !removed {
+        bail!("{url} is not in {}", path.display());
+    }
+    write_config(path, &edited)?;
+    println!("removed {url} from {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `newswatch import FILE.opml`: adds the web feeds of an OPML export.
+pub fn import(config: &Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let path = config_file(config)?;
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let feeds = crate::opml::parse_opml(&bytes)
+        .with_context(|| format!("{} is not usable OPML", file.display()))?;
+    let (web, local): (Vec<_>, Vec<_>) = feeds
+        .into_iter()
+        .partition(|f| crate::opml::is_web_url(&f.url));
+    for feed in &local {
+        eprintln!(
+            "skipped (not an http(s) URL): {}",
+            sanitize_terminal(&feed.url)
+        );
+    }
+    let new: Vec<crate::config_edit::NewFeed> = web
+        .into_iter()
+        .map(|f| crate::config_edit::NewFeed {
+            url: f.url,
+            name: f.title,
+            tags: f
+                .categories
+                .into_iter()
+                .take(1)
+                .map(|c| c.to_lowercase())
+                .collect(),
+        })
+        .collect();
+    let text = std::fs::read_to_string(path)?;
+    let (edited, report) = crate::config_edit::add_feeds(&text, &new)?;
+    if !report.added.is_empty() {
+        write_config(path, &edited)?;
+    }
+    println!(
+        "imported {} feeds into {} ({} already configured)",
+        report.added.len(),
+        path.display(),
+        report.skipped.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `newswatch export [FILE]`: the configured feeds as OPML.
+pub fn export(config: &Config, file: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let feeds: Vec<crate::opml::OpmlFeed> = config
+        .feeds
+        .iter()
+        .map(|f| crate::opml::OpmlFeed {
+            url: f.url.clone(),
+            title: f.name.clone(),
+            categories: f.tags.iter().take(1).cloned().collect(),
+        })
+        .collect();
+    let opml = crate::opml::write_opml("newswatch feeds", &feeds);
+    match file {
+        Some(path) => std::fs::write(path, opml)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{opml}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `newswatch feeds enable URL`.
 pub fn feeds_enable(config: &Config, url: &str) -> anyhow::Result<ExitCode> {
     let url = resolve_feed_url(url, &std::env::current_dir().unwrap_or_default())

@@ -78,6 +78,10 @@ enum Command {
         #[command(subcommand)]
         action: Option<FeedsAction>,
     },
+    /// Add the feeds of an OPML file (another reader's export) to the config file
+    Import { file: PathBuf },
+    /// Write the configured feeds as OPML (to FILE, or stdout)
+    Export { file: Option<PathBuf> },
     /// Print shell completions (bash, zsh, fish, elvish, powershell)
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff)
@@ -113,6 +117,17 @@ enum Command {
 
 #[derive(Subcommand)]
 enum FeedsAction {
+    /// Add a feed to the config file
+    Add {
+        url: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// A tag (repeatable)
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+    },
+    /// Remove a feed from the config file
+    Remove { url: String },
     /// Poll a feed again that was disabled (HTTP 410) or moved
     Enable { url: String },
 }
@@ -231,7 +246,13 @@ fn main() -> ExitCode {
         Command::Feeds { json, action } => match action {
             None => commands::feeds(&config, json),
             Some(FeedsAction::Enable { url }) => commands::feeds_enable(&config, &url),
+            Some(FeedsAction::Add { url, name, tags }) => {
+                commands::feeds_add(&config, url, name, tags)
+            }
+            Some(FeedsAction::Remove { url }) => commands::feeds_remove(&config, &url),
         },
+        Command::Import { file } => commands::import(&config, &file),
+        Command::Export { file } => commands::export(&config, file.as_deref()),
         Command::Run { no_watch } => runtime()
             .block_on(newswatch::daemon::run(
                 config,
