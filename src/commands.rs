@@ -611,6 +611,52 @@ pub fn export(config: &Config, file: Option<&std::path::Path>) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
+/// `newswatch stories`: recent stories, most sources first.
+pub fn stories(
+    config: &Config,
+    json: bool,
+    since: Option<Duration>,
+    limit: usize,
+) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&config.state_dir.join("state.sqlite"))?;
+    let window = since.unwrap_or(config.raw.stories.window.0);
+    let now = Utc::now().timestamp();
+    let rows = store.stories_since(now - window.as_secs() as i64, limit)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if json {
+        for row in &rows {
+            writeln!(out, "{}", serde_json::to_string(row)?)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(out, "{:>7}  {:>9}  STORY", "SOURCES", "LAST SEEN")?;
+    for row in &rows {
+        writeln!(
+            out,
+            "{:>7}  {:>9}  {}",
+            row.sources,
+            relative(Some(row.last_seen), now),
+            sanitize_terminal(&row.title)
+        )?;
+        for item in row.items.iter().take(10) {
+            let feed = config
+                .feeds
+                .iter()
+                .find(|f| f.url == item.feed_url)
+                .map_or(item.feed_url.as_str(), |f| f.display_name());
+            writeln!(
+                out,
+                "{:>20}- {}: {}",
+                "",
+                sanitize_terminal(feed),
+                sanitize_terminal(&item.title)
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `newswatch feeds enable URL`.
 pub fn feeds_enable(config: &Config, url: &str) -> anyhow::Result<ExitCode> {
     let url = resolve_feed_url(url, &std::env::current_dir().unwrap_or_default())

@@ -292,6 +292,23 @@ pub struct RawConfig {
     pub webhooks: Vec<crate::sinks::webhook::WebhookConfig>,
     #[serde(default)]
     pub metrics: crate::metrics::MetricsConfig,
+    #[serde(default)]
+    pub stories: StoriesConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoriesConfig {
+    /// How long a story stays open for new sources after its last item.
+    pub window: HumanDuration,
+}
+
+impl Default for StoriesConfig {
+    fn default() -> Self {
+        StoriesConfig {
+            window: HumanDuration(Duration::from_secs(48 * 3600)),
+        }
+    }
 }
 
 /// Where the configuration came from.

@@ -20,4 +20,5 @@ pub mod pipeline;
 pub mod rules;
 pub mod sinks;
 pub mod store;
+pub mod stories;
 pub mod text;

@@ -78,6 +78,18 @@ enum Command {
         #[command(subcommand)]
         action: Option<FeedsAction>,
     },
+    /// Recent stories and how many sources carried each
+    Stories {
+        /// One JSON object per story
+        #[arg(long)]
+        json: bool,
+        /// Stories seen within this window (default 48h)
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        since: Option<std::time::Duration>,
+        /// At most this many stories
+        #[arg(short = 'n', long, default_value_t = 30)]
+        limit: usize,
+    },
     /// Add the feeds of an OPML file (another reader's export) to the config file
     Import { file: PathBuf },
     /// Write the configured feeds as OPML (to FILE, or stdout)
@@ -252,6 +264,7 @@ fn main() -> ExitCode {
             Some(FeedsAction::Remove { url }) => commands::feeds_remove(&config, &url),
         },
         Command::Import { file } => commands::import(&config, &file),
+        Command::Stories { json, since, limit } => commands::stories(&config, json, since, limit),
         Command::Export { file } => commands::export(&config, file.as_deref()),
         Command::Run { no_watch } => runtime()
             .block_on(newswatch::daemon::run(

@@ -24,6 +24,7 @@ use crate::fetch::{FetchError, FetchOutcome, Fetcher, Validators};
 use crate::metrics::{FetchResult, Metrics};
 use crate::sinks::lock;
 use crate::store::{PendingAlert, SeenItem, Store, StoreError};
+use crate::stories::{StoryIndex, signature};
 
 /// A store shared between tasks.
 pub type SharedStore = Arc<Mutex<Store>>;
@@ -94,6 +95,7 @@ pub struct Pipeline {
     pub fetcher: Fetcher,
     pub store: SharedStore,
     pub metrics: Arc<Metrics>,
+    pub stories: Arc<Mutex<StoryIndex>>,
 }
 
 impl Pipeline {
@@ -182,12 +184,14 @@ impl Pipeline {
             } => {
                 let config = self.config.clone();
                 let store = self.store.clone();
+                let stories = self.stories.clone();
                 let feed_owned = feed.clone();
                 let first_fetch = state.as_ref().is_none_or(|s| s.first_success.is_none());
                 let result = tokio::task::spawn_blocking(move || {
                     process(
                         &config,
                         &store,
+                        &stories,
                         &feed_owned,
                         &body,
                         status,
@@ -307,11 +311,19 @@ impl Pipeline {
     }
 }
 
+/// Locks the story index; like the store, it stays usable after a panic elsewhere.
+fn lock_index(index: &Mutex<StoryIndex>) -> std::sync::MutexGuard<'_, StoryIndex> {
+    index
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Parses a fetched body and ingests its new items with their alerts.
 #[allow(clippy::too_many_arguments)]
 fn process(
     config: &Config,
     store: &Mutex<Store>,
+    stories: &Mutex<StoryIndex>,
     feed: &Feed,
     body: &[u8],
     status: u16,
@@ -333,25 +345,42 @@ fn process(
             .map(|m| Duration::from_secs(u64::from(m) * 60)),
         ..PollReport::default()
     };
+    let story_window =
+        chrono::Duration::from_std(config.raw.stories.window.0).unwrap_or(chrono::Duration::MAX);
+    let story_cutoff = now - story_window;
     let mut seen_now: HashSet<&str> = HashSet::new();
-    let mut new_items = Vec::new();
+    let mut new_items: Vec<(&crate::feed::Item, Option<(String, Vec<String>)>)> = Vec::new();
     let mut alerts: Vec<PendingAlert> = Vec::new();
     for item in &parsed.items {
         // A feed can repeat a guid; the first occurrence wins.
         if !unseen.contains(&item.key) || !seen_now.insert(item.key.as_str()) {
             continue;
         }
-        new_items.push(item);
-        if first_fetch && item.published.is_none_or(|p| p < catch_up_start) {
+        let caught_up = first_fetch && item.published.is_none_or(|p| p < catch_up_start);
+        let in_story_window = item.published.is_none_or(|p| p >= story_cutoff);
+        if caught_up && !in_story_window {
             report.caught_up += 1;
+            new_items.push((item, None));
             continue;
         }
         let document = Document::new(&item.title, &item.summary, &item.content, &config.gazetteer);
+        // Old items join no story: stories are about what is happening now.
+        let story = in_story_window.then(|| {
+            let terms = signature(&document, &config.gazetteer);
+            let assigned = lock_index(stories).assign(&terms, now.timestamp());
+            (assigned.story, terms)
+        });
+        new_items.push((item, story.clone()));
+        if caught_up {
+            report.caught_up += 1;
+            continue;
+        }
         let matches = config.rules.evaluate(&document);
         if matches.is_empty() {
             continue;
         }
-        let story = story_id(item);
+        let story = story.map_or_else(|| story_id(item), |(id, _)| id);
+        let sources = lock(store).story_sources(&story, &feed.url)?;
         let context = AlertContext {
             feed_url: &feed.url,
             feed_name: feed.name.as_deref(),
@@ -365,15 +394,19 @@ fn process(
             let rule_id = rule.id.get_ref();
             if let Some(cooldown) = rule.cooldown {
                 let since = now.timestamp_millis() - cooldown.0.as_millis() as i64;
-                let in_batch = alerts
-                    .iter()
-                    .any(|a| a.rule == *rule_id && a.story == story);
-                if in_batch || lock(store).alerted_recently(rule_id, &story, since)? {
+                let claimed = lock_index(stories).claim(
+                    rule_id,
+                    &story,
+                    now.timestamp_millis(),
+                    cooldown.0.as_millis() as i64,
+                );
+                if !claimed || lock(store).alerted_recently(rule_id, &story, since)? {
                     debug!(rule = %rule_id, story = %story, "within cooldown; not alerting again");
                     continue;
                 }
             }
-            let alert = context.alert(rule, &m.hits, &story);
+            let mut alert = context.alert(rule, &m.hits, &story);
+            alert.sources = sources;
             let json = serde_json::to_string(&alert)
                 .expect("alerts serialize: every field is a plain string or number");
             alerts.push(PendingAlert {
@@ -390,23 +423,32 @@ fn process(
     report.alerts = alerts.len();
     report.alert_rules = alerts.iter().map(|a| a.rule.clone()).collect();
     let seen: Vec<SeenItem<'_>> = new_items
-        .iter()
-        .map(|item| SeenItem {
+        .into_iter()
+        .map(|(item, story)| SeenItem {
             key: &item.key,
             title: &item.title,
             link: item.link.as_deref(),
             published: item.published.map(|p| p.timestamp()),
             summary: &item.summary,
             content: &item.content,
+            story,
         })
         .collect();
-    lock(store).ingest(
+    let ingested = lock(store).ingest(
         &feed.url,
         status,
         validators,
         now.timestamp(),
         &seen,
         &alerts,
-    )?;
+    );
+    if let Err(e) = ingested {
+        // The items stay unseen and come again; their alerts must be able to.
+        let mut index = lock_index(stories);
+        for alert in &alerts {
+            index.release(&alert.rule, &alert.story);
+        }
+        return Err(e.into());
+    }
     Ok(report)
 }

@@ -78,6 +78,26 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE feeds ADD COLUMN failing_since INTEGER;
     ALTER TABLE feeds ADD COLUMN down_alerted INTEGER;
     ALTER TABLE feeds ADD COLUMN interval_secs INTEGER;",
+    // 3: stories (items about the same event across feeds).
+    "CREATE TABLE stories (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        terms TEXT NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        sources INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX stories_last_seen ON stories (last_seen);
+    CREATE TABLE story_items (
+        story TEXT NOT NULL,
+        feed_url TEXT NOT NULL,
+        item_key TEXT NOT NULL,
+        title TEXT NOT NULL,
+        link TEXT,
+        seen INTEGER NOT NULL,
+        PRIMARY KEY (feed_url, item_key)
+    );
+    CREATE INDEX story_items_story ON story_items (story);",
 ];
 
 const FEED_COLUMNS: &str = "url, etag, last_modified, last_attempt, last_success, first_success, last_status,
@@ -125,6 +145,27 @@ pub struct SeenItem<'a> {
     pub published: Option<i64>,
     pub summary: &'a str,
     pub content: &'a str,
+    /// The story the item joined, with the story's signature terms.
+    pub story: Option<(String, Vec<String>)>,
+}
+
+/// A story as `newswatch stories` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoryRow {
+    pub id: String,
+    pub title: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub sources: u32,
+    pub items: Vec<StoryItemRow>,
+}
+
+/// One item of a story.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoryItemRow {
+    pub feed_url: String,
+    pub title: String,
+    pub link: Option<String>,
 }
 
 /// An alert recorded as pending delivery.
@@ -426,8 +467,35 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(wrap)?;
+            let mut story = tx
+                .prepare_cached(
+                    "INSERT INTO stories (id, title, terms, first_seen, last_seen, sources) VALUES (?1, ?2, ?3, ?4, ?4, 1)
+                     ON CONFLICT (id) DO UPDATE SET last_seen = MAX(last_seen, ?4)",
+                )
+                .map_err(wrap)?;
+            let mut story_item = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO story_items (story, feed_url, item_key, title, link, seen)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(wrap)?;
+            let mut sources = tx
+                .prepare_cached(
+                    "UPDATE stories SET sources = (SELECT COUNT(DISTINCT feed_url) FROM story_items WHERE story = ?1)
+                     WHERE id = ?1",
+                )
+                .map_err(wrap)?;
             for item in items {
                 seen.execute(params![url, item.key, now]).map_err(wrap)?;
+                if let Some((id, terms)) = &item.story {
+                    story
+                        .execute(params![id, item.title, terms.join(" "), now])
+                        .map_err(wrap)?;
+                    story_item
+                        .execute(params![id, url, item.key, item.title, item.link, now])
+                        .map_err(wrap)?;
+                    sources.execute(params![id]).map_err(wrap)?;
+                }
                 history
                     .execute(params![
                         url,
@@ -462,6 +530,82 @@ impl Store {
             }
         }
         tx.commit().map_err(wrap)
+    }
+
+    /// Distinct feeds carrying `story`, counting `feed_url` as one of them.
+    pub fn story_sources(&self, story: &str, feed_url: &str) -> Result<u32> {
+        self.conn
+            .prepare_cached(
+                "SELECT COUNT(DISTINCT feed_url) + (NOT EXISTS (SELECT 1 FROM story_items WHERE story = ?1 AND feed_url = ?2))
+                 FROM story_items WHERE story = ?1",
+            )
+            .and_then(|mut s| s.query_row(params![story, feed_url], |r| r.get::<_, i64>(0)))
+            .map(|n| n.max(1) as u32)
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Stories seen since `since` (unix seconds) with their signature terms,
+    /// to rebuild the story index at start-up.
+    pub fn story_terms_since(&self, since: i64) -> Result<Vec<(String, Vec<String>, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, terms, last_seen FROM stories WHERE last_seen >= ?1")
+            .map_err(|e| self.wrap(e))?;
+        let rows = stmt
+            .query_map([since], |r| {
+                let terms: String = r.get(1)?;
+                Ok((
+                    r.get(0)?,
+                    terms.split(' ').map(str::to_string).collect(),
+                    r.get(2)?,
+                ))
+            })
+            .map_err(|e| self.wrap(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Stories seen since `since`, most sources first, with their items.
+    pub fn stories_since(&self, since: i64, limit: usize) -> Result<Vec<StoryRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, title, first_seen, last_seen, sources FROM stories WHERE last_seen >= ?1
+                 ORDER BY sources DESC, last_seen DESC LIMIT ?2",
+            )
+            .map_err(|e| self.wrap(e))?;
+        let mut stories = stmt
+            .query_map(params![since, limit as i64], |r| {
+                Ok(StoryRow {
+                    id: r.get(0)?,
+                    title: r.get(1)?,
+                    first_seen: r.get(2)?,
+                    last_seen: r.get(3)?,
+                    sources: r.get(4)?,
+                    items: Vec::new(),
+                })
+            })
+            .map_err(|e| self.wrap(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.wrap(e))?;
+        let mut items = self
+            .conn
+            .prepare("SELECT feed_url, title, link FROM story_items WHERE story = ?1 ORDER BY seen")
+            .map_err(|e| self.wrap(e))?;
+        for story in &mut stories {
+            story.items = items
+                .query_map([&story.id], |r| {
+                    Ok(StoryItemRow {
+                        feed_url: r.get(0)?,
+                        title: r.get(1)?,
+                        link: r.get(2)?,
+                    })
+                })
+                .map_err(|e| self.wrap(e))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(|e| self.wrap(e))?;
+        }
+        Ok(stories)
     }
 
     /// Alerts not yet delivered, oldest first.
@@ -606,6 +750,7 @@ mod tests {
                 published: None,
                 summary: "",
                 content: "",
+                story: None,
             };
             let validators = Validators {
                 etag: Some("\"v1\"".into()),

@@ -1,0 +1,146 @@
+//! Stories across sources: paraphrased reports of one event from different
+//! feeds form one story (one alert, "sources": n), unrelated stories about the
+//! same country stay apart.
+
+mod common;
+
+use common::{Sandbox, builtin_rules, stderr};
+
+fn rss(items: &[(&str, &str, &str)]) -> String {
+    let date = (chrono::Utc::now() - chrono::Duration::minutes(20)).to_rfc2822();
+    let mut xml = String::from("<rss version=\"2.0\"><channel><title>t</title>");
+    for (guid, title, summary) in items {
+        xml.push_str(&format!(
+            "<item><guid>{guid}</guid><title>{title}</title><description>{summary}</description><pubDate>{date}</pubDate></item>"
+        ));
+    }
+    xml.push_str("</channel></rss>");
+    xml
+}
+
+#[test]
+fn paraphrases_cluster_and_unrelated_stories_do_not() {
+    let sandbox = Sandbox::new();
+    let feeds = [
+        rss(&[
+            (
+                "a1",
+                "North Korea sends thousands of soldiers to Russia's Kursk region",
+                "Pyongyang has dispatched troops to fight alongside Russian forces in Kursk, Ukrainian intelligence said.",
+            ),
+            (
+                "a2",
+                "Russia's central bank raises its key interest rate to 21 percent",
+                "The Bank of Russia lifted borrowing costs again to fight inflation in the overheated economy.",
+            ),
+        ]),
+        rss(&[
+            (
+                "b1",
+                "Pyongyang dispatches troops to Kursk to back Russian forces",
+                "Thousands of North Korean soldiers have arrived in the Kursk region to fight alongside Russia, according to Kyiv.",
+            ),
+            (
+                "b2",
+                "Russia stays banned from Olympic qualifying events",
+                "The sports court upheld the ban on Russian teams for the next season of qualifiers.",
+            ),
+        ]),
+        rss(&[
+            (
+                "c1",
+                "Ukraine says North Korean soldiers now fight alongside Russian troops in Kursk",
+                "Kyiv intelligence says thousands of troops sent by Pyongyang are in the Kursk region.",
+            ),
+            (
+                "c2",
+                "Inflation pushes Russia's central bank to raise the key rate again",
+                "Russia's central bank raised its key interest rate as inflation stayed high.",
+            ),
+        ]),
+    ];
+    let mut config = String::new();
+    for (i, feed) in feeds.iter().enumerate() {
+        let path = sandbox.path(&format!("feed{i}.xml"));
+        std::fs::write(&path, feed).unwrap();
+        config.push_str(&format!(
+            "[[feeds]]\nurl = \"{}\"\nname = \"Desk {i}\"\n\n",
+            path.display()
+        ));
+    }
+    sandbox.write_config(&format!("{config}{}", builtin_rules()));
+    let out = sandbox.run(&["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // One troop-deployment alert for the story carried by three desks.
+    let alerts = sandbox.alerts();
+    let troop: Vec<_> = alerts
+        .iter()
+        .filter(|a| a["rule"] == "troop-deployment")
+        .collect();
+    assert_eq!(troop.len(), 1, "{alerts:#?}");
+
+    let out = sandbox.run(&["stories", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stories: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by_sources: Vec<(u64, usize)> = stories
+        .iter()
+        .map(|s| {
+            (
+                s["sources"].as_u64().unwrap(),
+                s["items"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    assert_eq!(stories.len(), 3, "troops, rates, sports: {stories:#?}");
+    assert_eq!(by_sources[0], (3, 3), "{stories:#?}");
+    assert_eq!(by_sources[1], (2, 2), "the two rate stories: {stories:#?}");
+    assert_eq!(
+        by_sources[2],
+        (1, 1),
+        "the sports story stays alone: {stories:#?}"
+    );
+    assert_eq!(troop[0]["story"], stories[0]["id"]);
+
+    // A later source of the same story raises no new alert but counts.
+    let later = rss(&[(
+        "d1",
+        "Kursk: thousands of North Korean troops fight alongside Russian soldiers",
+        "Troops sent by Pyongyang are fighting alongside Russian forces in the Kursk region, Kyiv said.",
+    )]);
+    let path = sandbox.path("feed3.xml");
+    std::fs::write(&path, later).unwrap();
+    let text = std::fs::read_to_string(sandbox.config_path()).unwrap();
+    std::fs::write(
+        sandbox.config_path(),
+        text.replacen(
+            "[[feeds]]",
+            &format!(
+                "[[feeds]]\nurl = \"{}\"\nname = \"Desk 3\"\n\n[[feeds]]",
+                path.display()
+            ),
+            1,
+        ),
+    )
+    .unwrap();
+    let out = sandbox.run(&["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        sandbox
+            .alerts()
+            .iter()
+            .filter(|a| a["rule"] == "troop-deployment")
+            .count(),
+        1
+    );
+    let out = sandbox.run(&["stories"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.lines().nth(1).unwrap().trim_start().starts_with("4 "),
+        "{table}"
+    );
+    assert!(table.contains("- Desk 3: Kursk: thousands"), "{table}");
+}
