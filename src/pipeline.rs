@@ -311,6 +311,9 @@ impl Pipeline {
     }
 }
 
+/// A story id and the signature terms that put an item in it.
+type StoryLink = (String, Vec<String>);
+
 /// Locks the story index; like the store, it stays usable after a panic elsewhere.
 fn lock_index(index: &Mutex<StoryIndex>) -> std::sync::MutexGuard<'_, StoryIndex> {
     index
@@ -349,7 +352,7 @@ fn process(
         chrono::Duration::from_std(config.raw.stories.window.0).unwrap_or(chrono::Duration::MAX);
     let story_cutoff = now - story_window;
     let mut seen_now: HashSet<&str> = HashSet::new();
-    let mut new_items: Vec<(&crate::feed::Item, Option<(String, Vec<String>)>)> = Vec::new();
+    let mut new_items: Vec<(&crate::feed::Item, Option<StoryLink>)> = Vec::new();
     let mut alerts: Vec<PendingAlert> = Vec::new();
     for item in &parsed.items {
         // A feed can repeat a guid; the first occurrence wins.
