@@ -41,6 +41,69 @@ pub struct Alert {
     pub sources: u32,
     pub matches: Vec<AlertMatch>,
     pub entities: Vec<AlertEntity>,
+    /// For `surge` alerts: the entity's counts and the stories behind them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surge: Option<SurgeInfo>,
+}
+
+/// What a surge alert measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SurgeInfo {
+    pub entity: String,
+    pub last_hour: u32,
+    /// The usual items per hour (mean over the baseline window).
+    pub baseline: f64,
+    pub top_stories: Vec<String>,
+}
+
+/// The alert for an entity suddenly mentioned far more than usual.
+pub fn surge_alert(
+    entity: &crate::entities::Entity,
+    kind: &str,
+    rate: &crate::store::EntityRate,
+    top_stories: Vec<String>,
+    now: DateTime<Utc>,
+) -> Alert {
+    let hour = now.timestamp() / 3600;
+    let key = format!("surge:{}:{hour}", entity.id);
+    let story = format!("surge-{}", entity.id);
+    Alert {
+        v: FORMAT_VERSION,
+        id: alert_id(now, "surge", "", &key),
+        ts: timestamp(now),
+        rule: "surge".to_string(),
+        title: format!("Surge: {}", entity.name),
+        severity: Severity::Medium,
+        shadow: false,
+        item: AlertItem {
+            key,
+            title: format!(
+                "{} in {} items in the last hour (usually {:.1} an hour)",
+                entity.name, rate.last_hour, rate.baseline
+            ),
+            link: None,
+            published: None,
+            feed: AlertFeed {
+                url: String::new(),
+                name: Some("newswatch".to_string()),
+            },
+        },
+        story,
+        sources: 1,
+        matches: Vec::new(),
+        entities: vec![AlertEntity {
+            name: entity.name.clone(),
+            kind: kind.to_string(),
+            count: rate.last_hour as usize,
+            guessed: false,
+        }],
+        surge: Some(SurgeInfo {
+            entity: entity.name.clone(),
+            last_hour: rate.last_hour,
+            baseline: (rate.baseline * 100.0).round() / 100.0,
+            top_stories,
+        }),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -188,6 +251,7 @@ impl AlertContext<'_> {
                 })
                 .collect(),
             entities,
+            surge: None,
         }
     }
 }
@@ -257,6 +321,7 @@ pub fn feed_health_alert(
         sources: 1,
         matches: Vec::new(),
         entities: Vec::new(),
+        surge: None,
     }
 }
 

@@ -301,12 +301,24 @@ pub struct RawConfig {
 pub struct StoriesConfig {
     /// How long a story stays open for new sources after its last item.
     pub window: HumanDuration,
+    /// Raise `surge` alerts when an entity is suddenly everywhere.
+    pub surge: bool,
+    /// The last hour must exceed the usual hourly rate by this factor…
+    pub surge_factor: f64,
+    /// …and count at least this many items.
+    pub surge_min_items: u32,
+    /// At most one surge alert per entity within this window.
+    pub surge_cooldown: HumanDuration,
 }
 
 impl Default for StoriesConfig {
     fn default() -> Self {
         StoriesConfig {
             window: HumanDuration(Duration::from_secs(48 * 3600)),
+            surge: true,
+            surge_factor: 4.0,
+            surge_min_items: 10,
+            surge_cooldown: HumanDuration(Duration::from_secs(6 * 3600)),
         }
     }
 }

@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use tracing::{debug, error, info, warn};
 
-use crate::alerts::{Alert, AlertContext, FeedHealth, feed_health_alert, story_id, timestamp};
+use crate::alerts::{
+    Alert, AlertContext, FeedHealth, feed_health_alert, story_id, surge_alert, timestamp,
+};
 use crate::config::{Config, Feed};
 use crate::document::Document;
 use crate::feed::{FeedError, parse_feed};
@@ -352,7 +354,8 @@ fn process(
         chrono::Duration::from_std(config.raw.stories.window.0).unwrap_or(chrono::Duration::MAX);
     let story_cutoff = now - story_window;
     let mut seen_now: HashSet<&str> = HashSet::new();
-    let mut new_items: Vec<(&crate::feed::Item, Option<StoryLink>)> = Vec::new();
+    let count_cutoff = now - chrono::Duration::hours(SURGE_BASELINE_HOURS + 1);
+    let mut new_items: Vec<(&crate::feed::Item, Option<StoryLink>, Vec<String>)> = Vec::new();
     let mut alerts: Vec<PendingAlert> = Vec::new();
     for item in &parsed.items {
         // A feed can repeat a guid; the first occurrence wins.
@@ -361,19 +364,27 @@ fn process(
         }
         let caught_up = first_fetch && item.published.is_none_or(|p| p < catch_up_start);
         let in_story_window = item.published.is_none_or(|p| p >= story_cutoff);
-        if caught_up && !in_story_window {
+        let in_count_window = item.published.is_none_or(|p| p >= count_cutoff);
+        if caught_up && !in_story_window && !in_count_window {
             report.caught_up += 1;
-            new_items.push((item, None));
+            new_items.push((item, None, Vec::new()));
             continue;
         }
         let document = Document::new(&item.title, &item.summary, &item.content, &config.gazetteer);
+        let mut entities: Vec<String> = document
+            .mentions
+            .iter()
+            .map(|m| config.gazetteer.entity(m.entity).id.clone())
+            .collect();
+        entities.sort();
+        entities.dedup();
         // Old items join no story: stories are about what is happening now.
         let story = in_story_window.then(|| {
             let terms = signature(&document, &config.gazetteer);
             let assigned = lock_index(stories).assign(&terms, now.timestamp());
             (assigned.story, terms)
         });
-        new_items.push((item, story.clone()));
+        new_items.push((item, story.clone(), entities));
         if caught_up {
             report.caught_up += 1;
             continue;
@@ -427,7 +438,7 @@ fn process(
     report.alert_rules = alerts.iter().map(|a| a.rule.clone()).collect();
     let seen: Vec<SeenItem<'_>> = new_items
         .into_iter()
-        .map(|(item, story)| SeenItem {
+        .map(|(item, story, entities)| SeenItem {
             key: &item.key,
             title: &item.title,
             link: item.link.as_deref(),
@@ -435,8 +446,18 @@ fn process(
             summary: &item.summary,
             content: &item.content,
             story,
+            hour: item.published.map_or(now, |p| p.min(now)).timestamp() / 3600,
+            entities,
         })
         .collect();
+    let now_hour = now.timestamp() / 3600;
+    let mut this_hour: Vec<String> = seen
+        .iter()
+        .filter(|s| s.hour == now_hour)
+        .flat_map(|s| s.entities.iter().cloned())
+        .collect();
+    this_hour.sort();
+    this_hour.dedup();
     let ingested = lock(store).ingest(
         &feed.url,
         status,
@@ -453,5 +474,73 @@ fn process(
         }
         return Err(e.into());
     }
+    if config.raw.stories.surge {
+        report
+            .alert_rules
+            .extend(detect_surges(config, store, stories, &this_hour, now)?);
+    }
     Ok(report)
+}
+
+/// Hours of history a surge is measured against.
+const SURGE_BASELINE_HOURS: i64 = 7 * 24;
+
+/// Raises a `surge` alert for each entity of `entities` mentioned in far more
+/// items this hour than usual; returns the rules of the alerts raised.
+fn detect_surges(
+    config: &Config,
+    store: &Mutex<Store>,
+    stories: &Mutex<StoryIndex>,
+    entities: &[String],
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, PollCause> {
+    let settings = &config.raw.stories;
+    let hour = now.timestamp() / 3600;
+    let cooldown_ms = settings.surge_cooldown.0.as_millis() as i64;
+    let mut raised = Vec::new();
+    for id in entities {
+        let rate = lock(store).entity_rate(id, hour, SURGE_BASELINE_HOURS)?;
+        // A day of history at least, or every entity of a new feed would surge.
+        let surging = rate.history_hours >= 24
+            && rate.last_hour >= settings.surge_min_items
+            && f64::from(rate.last_hour) >= settings.surge_factor * rate.baseline.max(0.25);
+        if !surging {
+            continue;
+        }
+        let story = format!("surge-{id}");
+        if !lock_index(stories).claim("surge", &story, now.timestamp_millis(), cooldown_ms)
+            || lock(store).alerted_recently(
+                "surge",
+                &story,
+                now.timestamp_millis() - cooldown_ms,
+            )?
+        {
+            continue;
+        }
+        let Some(index) = config.gazetteer.lookup(id) else {
+            continue;
+        };
+        let entity = config.gazetteer.entity(index);
+        let top = lock(store).top_stories_with(id, now.timestamp() - 3600, 3)?;
+        let alert = surge_alert(
+            entity,
+            config.gazetteer.kind_name(entity.kind),
+            &rate,
+            top,
+            now,
+        );
+        let json = serde_json::to_string(&alert)
+            .expect("alerts serialize: every field is a plain string or number");
+        info!(entity = %entity.name, last_hour = rate.last_hour, baseline = rate.baseline, "surge");
+        lock(store).record_alert(&PendingAlert {
+            id: alert.id,
+            rule: alert.rule.clone(),
+            story,
+            item_key: alert.item.key,
+            created_ms: now.timestamp_millis(),
+            json,
+        })?;
+        raised.push(alert.rule);
+    }
+    Ok(raised)
 }

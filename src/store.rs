@@ -98,6 +98,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (feed_url, item_key)
     );
     CREATE INDEX story_items_story ON story_items (story);",
+    // 4: items per entity per hour (of publication), for surge detection.
+    "CREATE TABLE entity_hours (
+        entity TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        items INTEGER NOT NULL,
+        PRIMARY KEY (entity, hour)
+    ) WITHOUT ROWID;",
 ];
 
 const FEED_COLUMNS: &str = "url, etag, last_modified, last_attempt, last_success, first_success, last_status,
@@ -147,6 +154,21 @@ pub struct SeenItem<'a> {
     pub content: &'a str,
     /// The story the item joined, with the story's signature terms.
     pub story: Option<(String, Vec<String>)>,
+    /// Gazetteer entity ids the item mentions, counted per hour of `hour`.
+    pub entities: Vec<String>,
+    /// The hour (unix seconds / 3600) the item counts in.
+    pub hour: i64,
+}
+
+/// An entity's mentions in one hour against its usual rate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityRate {
+    pub entity: String,
+    pub last_hour: u32,
+    /// Mean items per hour over the baseline window before the last hour.
+    pub baseline: f64,
+    /// Hours of history the baseline rests on.
+    pub history_hours: i64,
 }
 
 /// A story as `newswatch stories` shows it.
@@ -365,6 +387,25 @@ impl Store {
             .map_err(|e| self.wrap(e))
     }
 
+    /// Records an alert that belongs to no item (a surge) as pending.
+    pub fn record_alert(&self, alert: &PendingAlert) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO alerts (id, rule, story, feed_url, item_key, created, json)
+                 VALUES (?1, ?2, ?3, '', ?4, ?5, ?6)",
+                params![
+                    alert.id,
+                    alert.rule,
+                    alert.story,
+                    alert.item_key,
+                    alert.created_ms,
+                    alert.json
+                ],
+            )
+            .map(drop)
+            .map_err(|e| self.wrap(e))
+    }
+
     /// Records a feed-health alert as pending and notes (or clears) the outage
     /// it belongs to, in one transaction.
     pub fn record_health_alert(
@@ -485,8 +526,19 @@ impl Store {
                      WHERE id = ?1",
                 )
                 .map_err(wrap)?;
+            let mut entity_hours = tx
+                .prepare_cached(
+                    "INSERT INTO entity_hours (entity, hour, items) VALUES (?1, ?2, 1)
+                     ON CONFLICT (entity, hour) DO UPDATE SET items = items + 1",
+                )
+                .map_err(wrap)?;
             for item in items {
                 seen.execute(params![url, item.key, now]).map_err(wrap)?;
+                for entity in &item.entities {
+                    entity_hours
+                        .execute(params![entity, item.hour])
+                        .map_err(wrap)?;
+                }
                 if let Some((id, terms)) = &item.story {
                     story
                         .execute(params![id, item.title, terms.join(" "), now])
@@ -606,6 +658,56 @@ impl Store {
                 .map_err(|e| self.wrap(e))?;
         }
         Ok(stories)
+    }
+
+    /// Items per hour for `entity`: in `hour`, and on average over the
+    /// `baseline_hours` before it.
+    pub fn entity_rate(&self, entity: &str, hour: i64, baseline_hours: i64) -> Result<EntityRate> {
+        let wrap = |e| self.wrap(e);
+        let last_hour: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT COALESCE(SUM(items), 0) FROM entity_hours WHERE entity = ?1 AND hour = ?2",
+            )
+            .and_then(|mut s| s.query_row(params![entity, hour], |r| r.get(0)))
+            .map_err(wrap)?;
+        let (total, first): (i64, Option<i64>) = self
+            .conn
+            .prepare_cached(
+                "SELECT COALESCE(SUM(items), 0), MIN(hour) FROM entity_hours
+                 WHERE entity = ?1 AND hour >= ?2 AND hour < ?3",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![entity, hour - baseline_hours, hour], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+            })
+            .map_err(wrap)?;
+        let history_hours = first.map_or(0, |f| hour - f);
+        Ok(EntityRate {
+            entity: entity.to_string(),
+            last_hour: last_hour.max(0) as u32,
+            baseline: total as f64 / baseline_hours.max(1) as f64,
+            history_hours,
+        })
+    }
+
+    /// Titles of the stories of the last `hours` that mention `entity`'s id in
+    /// their signature, most sources first.
+    pub fn top_stories_with(&self, entity: &str, since: i64, limit: usize) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT title FROM stories WHERE last_seen >= ?1 AND (' ' || terms || ' ') LIKE ?2
+                 ORDER BY sources DESC, last_seen DESC LIMIT ?3",
+            )
+            .map_err(|e| self.wrap(e))?;
+        let pattern = format!("% @{entity} %");
+        let rows = stmt
+            .query_map(params![since, pattern, limit as i64], |r| r.get(0))
+            .map_err(|e| self.wrap(e))?;
+        rows.collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(|e| self.wrap(e))
     }
 
     /// Alerts not yet delivered, oldest first.
@@ -751,6 +853,8 @@ mod tests {
                 summary: "",
                 content: "",
                 story: None,
+                entities: Vec::new(),
+                hour: 0,
             };
             let validators = Validators {
                 etag: Some("\"v1\"".into()),

@@ -144,3 +144,85 @@ fn paraphrases_cluster_and_unrelated_stories_do_not() {
     );
     assert!(table.contains("- Desk 3: Kursk: thousands"), "{table}");
 }
+
+#[test]
+fn a_sudden_surge_is_detected_and_a_steady_background_is_not() {
+    let now = chrono::Utc::now();
+    // Keep the burst inside the current clock hour.
+    if now.timestamp() % 3600 > 3580 {
+        std::thread::sleep(std::time::Duration::from_secs(25));
+    }
+    let now = chrono::Utc::now();
+    let mut xml = String::from("<rss version=\"2.0\"><channel><title>wire</title>");
+    let mut push = |guid: String, title: String, at: chrono::DateTime<chrono::Utc>| {
+        xml.push_str(&format!(
+            "<item><guid>{guid}</guid><title>{title}</title><pubDate>{}</pubDate></item>",
+            at.to_rfc2822()
+        ));
+    };
+    // A week of one item an hour about each country.
+    for h in 1..=168 {
+        let at = now - chrono::Duration::hours(h);
+        push(
+            format!("md-{h}"),
+            format!("Moldova weekly bulletin number {h} on farm output"),
+            at,
+        );
+        push(
+            format!("ee-{h}"),
+            format!("Estonia weekly bulletin number {h} on port traffic"),
+            at,
+        );
+    }
+    // This hour: Estonia as usual, Moldova everywhere.
+    push("ee-now".into(), "Estonia port traffic steady".into(), now);
+    let topics = [
+        "election",
+        "protest",
+        "parliament",
+        "president",
+        "border",
+        "energy",
+        "gas",
+        "court",
+        "police",
+        "minister",
+        "capital",
+        "vote",
+    ];
+    for (i, topic) in topics.iter().enumerate() {
+        push(
+            format!("md-now-{i}"),
+            format!("Moldova {topic} developments {i} draw attention"),
+            now,
+        );
+    }
+    xml.push_str("</channel></rss>");
+
+    let sandbox = Sandbox::new();
+    let feed = sandbox.path("wire.xml");
+    std::fs::write(&feed, xml).unwrap();
+    sandbox.write_config(&format!("[[feeds]]\nurl = \"{}\"\n", feed.display()));
+    let out = sandbox.run(&["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let alerts = sandbox.alerts();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0]["rule"], "surge");
+    assert_eq!(alerts[0]["title"], "Surge: Moldova");
+    assert_eq!(alerts[0]["surge"]["last_hour"], 12);
+    let baseline = alerts[0]["surge"]["baseline"].as_f64().unwrap();
+    assert!((0.9..=1.1).contains(&baseline), "{baseline}");
+    // The burst's items share a template, so they form few stories.
+    let top = alerts[0]["surge"]["top_stories"].as_array().unwrap();
+    assert!(!top.is_empty() && top.len() <= 3, "{top:?}");
+    assert!(
+        top.iter()
+            .all(|t| t.as_str().unwrap().starts_with("Moldova")),
+        "{top:?}"
+    );
+
+    // Once raised, not again within the cooldown.
+    let out = sandbox.run(&["once"]);
+    assert!(out.status.success());
+    assert_eq!(sandbox.alerts().len(), 1);
+}
