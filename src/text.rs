@@ -164,9 +164,13 @@ pub fn snippet(text: &str, range: Range<usize>, context: usize) -> String {
     let mut end = floor(range.end.saturating_add(context));
     // Move outwards to a word boundary so the snippet does not begin mid-word.
     if start > 0 {
-        if let Some(space) = text[..start].rfind(char::is_whitespace) {
+        if let Some((space, c)) = text[..start]
+            .char_indices()
+            .rev()
+            .find(|(_, c)| c.is_whitespace())
+        {
             if start - space < 16 {
-                start = space + 1;
+                start = space + c.len_utf8();
             }
         }
     }
@@ -319,6 +323,12 @@ mod tests {
         let text = "ééééééééééé troops ééééééééé";
         let at = text.find("troops").unwrap();
         let _ = snippet(text, at..at + 6, 3);
+        // Multi-byte whitespace before the cut (no-break and em spaces).
+        let text = "aaaa\u{a0}bbbb\u{2003}cccc troops dddd";
+        let at = text.find("troops").unwrap();
+        for context in 0..20 {
+            let _ = snippet(text, at..at + 6, context);
+        }
     }
 
     #[test]
