@@ -28,8 +28,9 @@ pub const MIN_SHARED: usize = 4;
 pub const MIN_OVERLAP: f64 = 0.45;
 /// Summary words taken into a signature (titles are taken whole).
 const SUMMARY_WORDS: usize = 40;
-/// A term carried by more recent stories than this says nothing about identity.
-const MAX_POSTINGS: usize = 2000;
+/// A term carried by more recent stories than this is too common to say which
+/// story an item belongs to; it is left out of the comparison.
+const MAX_POSTINGS: usize = 300;
 
 const STOP_WORDS: &[&str] = &[
     "the",
