@@ -158,9 +158,8 @@ impl Gazetteer {
                     return;
                 }
                 let key = words.join(" ");
-                if !cased {
-                    by_key.entry(key.clone()).or_insert(entity);
-                }
+                // Rules name entities case-insensitively, cased names included.
+                by_key.entry(key.clone()).or_insert(entity);
                 let cased = cased.then(|| {
                     let mut original = Vec::new();
                     for range in word_ranges(name) {

@@ -9,7 +9,7 @@
 use crate::document::{Document, Field, FieldMask};
 use crate::entities::Gazetteer;
 use crate::rules::{
-    Expr, Pos, distinct_entities, mention_positions, near_positions, regex_any, regex_hits,
+    Expr, Pos, kind_positions, mention_positions, near_positions, regex_any, regex_hits,
 };
 
 /// Whether `expr` is true of `doc`.
@@ -70,13 +70,9 @@ impl Interpreter<'_> {
                 let Some(kind) = self.gazetteer.kind_id(kind) else {
                     return Vec::new();
                 };
-                let found =
-                    mention_positions(self.doc, *fields, |e| self.gazetteer.entity(e).kind == kind);
-                if distinct_entities(&found) < *min as usize {
-                    Vec::new()
-                } else {
-                    found
-                }
+                kind_positions(self.doc, kind, *min, *fields, |e| {
+                    Some(self.gazetteer.entity(e).kind)
+                })
             }
             Expr::And(children) => {
                 if children.iter().all(|c| self.truth(c)) {

@@ -32,8 +32,6 @@ pub use syntax::{Expr, SyntaxError, parse};
 pub const SNIPPET_CONTEXT: usize = 50;
 /// Hits reported per rule match (explanations stay short).
 pub const MAX_HITS: usize = 10;
-/// Positions kept per atom and document; bounds NEAR's pairwise work on huge items.
-const MAX_POSITIONS: usize = 4096;
 
 /// A rule that failed to compile.
 #[derive(Debug, Clone)]
@@ -68,14 +66,29 @@ pub fn distance(a: &Pos, b: &Pos) -> u32 {
 
 /// Both sides' positions that lie within `n` tokens of a position on the other side.
 pub fn near_positions(left: &[Pos], right: &[Pos], n: u32) -> Vec<Pos> {
+    // Sorted by (field, start), each side is searched in a window around the
+    // other's occurrences: O((L + R) log R) rather than L × R, so long items
+    // need no cap on positions.
+    let mut right_sorted: Vec<Pos> = right.to_vec();
+    right_sorted.sort_unstable_by_key(|q| (q.field, q.start));
+    let longest = right_sorted
+        .iter()
+        .map(|q| q.end - q.start)
+        .max()
+        .unwrap_or(0);
+    let mut right_used = vec![false; right_sorted.len()];
     let mut out = Vec::new();
-    let mut right_used = vec![false; right.len()];
     for p in left {
+        // Candidates start no earlier than p.start - n - longest, no later than p.end + n.
+        let low = (p.field, p.start.saturating_sub(n.saturating_add(longest)));
+        let high = (p.field, p.end.saturating_add(n));
+        let from = right_sorted.partition_point(|q| (q.field, q.start) < low);
+        let to = right_sorted.partition_point(|q| (q.field, q.start) <= high);
         let mut used = false;
-        for (j, q) in right.iter().enumerate() {
-            if p.field == q.field && distance(p, q) <= n {
+        for (q, flag) in right_sorted[from..to].iter().zip(&mut right_used[from..to]) {
+            if q.field == p.field && distance(p, q) <= n {
                 used = true;
-                right_used[j] = true;
+                *flag = true;
             }
         }
         if used {
@@ -83,7 +96,7 @@ pub fn near_positions(left: &[Pos], right: &[Pos], n: u32) -> Vec<Pos> {
         }
     }
     out.extend(
-        right
+        right_sorted
             .iter()
             .zip(right_used)
             .filter(|(_, u)| *u)
@@ -452,7 +465,6 @@ impl Eval<'_> {
                 self.set.entity_kind(e)
             }),
         };
-        out.truncate(MAX_POSITIONS);
         for p in &mut out {
             p.atom = atom_id;
         }
@@ -581,9 +593,6 @@ pub(crate) fn regex_hits(regex: &regex::Regex, doc: &Document, atom: u32) -> Vec
                     atom,
                     entity: u32::MAX,
                 });
-            }
-            if out.len() >= MAX_POSITIONS {
-                return out;
             }
         }
     }

@@ -401,8 +401,16 @@ impl Parser {
     fn near(&mut self, fields: FieldMask) -> Result<Expr, SyntaxError> {
         let left_span = self.peek().map(|(_, s)| s.clone());
         let mut left = self.primary(fields)?;
+        let mut chain = 0;
         while let Some((Tok::Near(distance), near_span)) = self.peek().cloned() {
             self.pos += 1;
+            chain += 1;
+            if chain > MAX_DEPTH {
+                return Err(SyntaxError::new(
+                    near_span,
+                    format!("more than {MAX_DEPTH} NEAR in a row; group terms with OR instead"),
+                ));
+            }
             if matches!(self.peek(), Some((Tok::Not, _))) || contains_only_negation(&left) {
                 let span = left_span.clone().unwrap_or(near_span);
                 return Err(SyntaxError::new(
@@ -446,7 +454,19 @@ impl Parser {
                     )),
                 }
             }
-            Tok::Scope(scope) => self.scoped(&scope, span, fields),
+            Tok::Scope(scope) => {
+                // Scopes recurse into primary; count them like parentheses.
+                self.depth += 1;
+                if self.depth > MAX_DEPTH {
+                    return Err(SyntaxError::new(
+                        span,
+                        format!("query nests deeper than {MAX_DEPTH} levels"),
+                    ));
+                }
+                let scoped = self.scoped(&scope, span, fields);
+                self.depth -= 1;
+                scoped
+            }
             Tok::Word(word) => {
                 let prefix = self.take_star(&span)?;
                 text_expr(&word, prefix, fields, span)
@@ -465,6 +485,13 @@ impl Parser {
                         .trim()
                         .to_string();
                     return Err(SyntaxError::new(span, format!("invalid regex: {last}")));
+                }
+                // Folded text is at least " ": a regex matching that matches every item.
+                if regex::Regex::new(&pattern).is_ok_and(|re| re.is_match("") || re.is_match(" ")) {
+                    return Err(SyntaxError::new(
+                        span,
+                        "this regex matches empty text, so it would match every item",
+                    ));
                 }
                 Ok(Expr::Regex {
                     pattern,

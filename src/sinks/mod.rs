@@ -128,6 +128,10 @@ pub async fn deliver_pending(
                     desktop.notify(&alert).await;
                 }
             }
+            // Shadow rules are logged, never sent anywhere else.
+            if alert.shadow {
+                continue;
+            }
             if let Some(exec) = sinks.exec.as_ref() {
                 exec.run(&alert, &pending.json).await;
             }
