@@ -389,21 +389,7 @@ impl Store {
 
     /// Records an alert that belongs to no item (a surge) as pending.
     pub fn record_alert(&self, alert: &PendingAlert) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT OR IGNORE INTO alerts (id, rule, story, feed_url, item_key, created, json)
-                 VALUES (?1, ?2, ?3, '', ?4, ?5, ?6)",
-                params![
-                    alert.id,
-                    alert.rule,
-                    alert.story,
-                    alert.item_key,
-                    alert.created_ms,
-                    alert.json
-                ],
-            )
-            .map(drop)
-            .map_err(|e| self.wrap(e))
+        insert_pending(&self.conn, "", alert).map_err(|e| self.wrap(e))
     }
 
     /// Records a feed-health alert as pending and notes (or clears) the outage
@@ -420,20 +406,7 @@ impl Store {
             source,
         };
         let tx = self.conn.transaction().map_err(wrap)?;
-        tx.execute(
-            "INSERT OR IGNORE INTO alerts (id, rule, story, feed_url, item_key, created, json)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                alert.id,
-                alert.rule,
-                alert.story,
-                url,
-                alert.item_key,
-                alert.created_ms,
-                alert.json
-            ],
-        )
-        .map_err(wrap)?;
+        insert_pending(&tx, url, alert).map_err(wrap)?;
         tx.execute(
             "UPDATE feeds SET down_alerted = ?2 WHERE url = ?1",
             params![url, down_since],
@@ -561,24 +534,8 @@ impl Store {
                     ])
                     .map_err(wrap)?;
             }
-            let mut pending = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO alerts (id, rule, story, feed_url, item_key, created, json)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .map_err(wrap)?;
             for alert in alerts {
-                pending
-                    .execute(params![
-                        alert.id,
-                        alert.rule,
-                        alert.story,
-                        url,
-                        alert.item_key,
-                        alert.created_ms,
-                        alert.json
-                    ])
-                    .map_err(wrap)?;
+                insert_pending(&tx, url, alert).map_err(wrap)?;
             }
         }
         tx.commit().map_err(wrap)
@@ -800,6 +757,24 @@ impl Store {
             .map_err(|e| self.wrap(e))?;
         Ok(items + alerts)
     }
+}
+
+/// Records `alert` as pending (once: a repeated id is ignored).
+fn insert_pending(conn: &Connection, feed_url: &str, alert: &PendingAlert) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO alerts (id, rule, story, feed_url, item_key, created, json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        alert.id,
+        alert.rule,
+        alert.story,
+        feed_url,
+        alert.item_key,
+        alert.created_ms,
+        alert.json
+    ])
+    .map(drop)
 }
 
 fn feed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {

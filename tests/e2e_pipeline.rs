@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Route, Sandbox, TestServer, builtin_rules, fixture_feed, stderr};
+use common::{Route, Sandbox, TestServer, builtin_rules, fixture_feed, stderr, wait_for};
 
 fn alert_summary(alerts: &[serde_json::Value]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = alerts
@@ -288,14 +288,6 @@ fn the_builtin_default_config_checks_clean() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("<builtin newswatch.toml>"), "{stdout}");
     assert!(stdout.contains("troop-deployment, eu-summit"), "{stdout}");
-}
-
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

@@ -7,15 +7,7 @@ use std::io::Read;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Route, Sandbox, TestServer, builtin_rules, fixture_feed};
-
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use common::{Route, Sandbox, TestServer, builtin_rules, fixture_feed, wait_for};
 
 fn signal(child: &Child, signal: &str) {
     let status = std::process::Command::new("kill")

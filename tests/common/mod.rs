@@ -290,3 +290,12 @@ pub fn builtin_rules() -> String {
         .expect("the built-in config has rules");
     builtin[start..].to_string()
 }
+
+/// Polls `done` every 100 ms until it holds; fails the test after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
