@@ -105,6 +105,8 @@ const MIGRATIONS: &[&str] = &[
         items INTEGER NOT NULL,
         PRIMARY KEY (entity, hour)
     ) WITHOUT ROWID;",
+    // 5: counting a story's sources reads the index alone.
+    "CREATE INDEX story_items_story_feed ON story_items (story, feed_url);",
 ];
 
 const FEED_COLUMNS: &str = "url, etag, last_modified, last_attempt, last_success, first_success, last_status,

@@ -193,6 +193,8 @@ pub struct StoryIndex {
     by_id: HashMap<String, usize>,
     postings: HashMap<String, Vec<usize>>,
     live: usize,
+    /// No sweep for expired stories before this time (unix seconds).
+    next_sweep: i64,
     /// (rule, story) → when an alert was last claimed, in milliseconds.
     claims: HashMap<(String, String), i64>,
 }
@@ -337,17 +339,19 @@ impl StoryIndex {
     /// to make rebuilding the postings worth it.
     fn expire(&mut self, now: i64) {
         let cutoff = now - self.window_secs;
-        if self.entries.len() < 1024 || self.entries.len() < self.live * 2 {
-            // Cheap check: only sweep when the table has grown.
-            let stale = self
-                .entries
-                .iter()
-                .flatten()
-                .filter(|e| e.last_seen < cutoff)
-                .count();
-            if stale < 1024 || stale * 4 < self.live {
-                return;
-            }
+        // Counting stale stories is a scan: do it at most once a minute.
+        if now < self.next_sweep {
+            return;
+        }
+        self.next_sweep = now + 60;
+        let stale = self
+            .entries
+            .iter()
+            .flatten()
+            .filter(|e| e.last_seen < cutoff)
+            .count();
+        if stale < 1024 || stale * 4 < self.live {
+            return;
         }
         let old = std::mem::take(&mut self.entries);
         self.postings.clear();
