@@ -69,13 +69,9 @@ pub fn prepare(
             config.raw.notify.exec_min_severity,
         ),
     };
-    let window = config.raw.stories.window.0.as_secs() as i64;
-    let mut stories = crate::stories::StoryIndex::new(window);
-    for (id, terms, last_seen) in
-        store.story_terms_since(chrono::Utc::now().timestamp() - window)?
-    {
-        stories.restore(id, terms, last_seen);
-    }
+    // The story index is rebuilt from the state when the first items arrive
+    // (a cycle of 304s never needs it).
+    let stories = crate::stories::StoryIndex::new(config.raw.stories.window.0.as_secs() as i64);
     let pipeline = Pipeline {
         stories: Arc::new(Mutex::new(stories)),
         fetcher: Fetcher::new(&config.raw.fetch)?,

@@ -353,6 +353,11 @@ fn process(
     let story_window =
         chrono::Duration::from_std(config.raw.stories.window.0).unwrap_or(chrono::Duration::MAX);
     let story_cutoff = now - story_window;
+    if !unseen.is_empty() {
+        lock_index(stories).restore_once(now.timestamp(), |since| {
+            lock(store).story_terms_since(since)
+        })?;
+    }
     let mut seen_now: HashSet<&str> = HashSet::new();
     let count_cutoff = now - chrono::Duration::hours(SURGE_BASELINE_HOURS + 1);
     let mut new_items: Vec<(&crate::feed::Item, Option<StoryLink>, Vec<String>)> = Vec::new();

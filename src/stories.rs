@@ -195,6 +195,8 @@ pub struct StoryIndex {
     live: usize,
     /// No sweep for expired stories before this time (unix seconds).
     next_sweep: i64,
+    /// Whether the stories of the state have been restored.
+    restored: bool,
     /// (rule, story) → when an alert was last claimed, in milliseconds.
     claims: HashMap<(String, String), i64>,
 }
@@ -246,6 +248,23 @@ impl StoryIndex {
     /// Gives back a claim whose alert could not be recorded.
     pub fn release(&mut self, rule: &str, story: &str) {
         self.claims.remove(&(rule.to_string(), story.to_string()));
+    }
+
+    /// Restores the stories of the state once, on first use; `load` returns
+    /// (id, terms, last seen) for the stories seen since a given time.
+    pub fn restore_once<E>(
+        &mut self,
+        now: i64,
+        load: impl FnOnce(i64) -> Result<Vec<(String, Vec<String>, i64)>, E>,
+    ) -> Result<(), E> {
+        if self.restored {
+            return Ok(());
+        }
+        for (id, terms, last_seen) in load(now - self.window_secs)? {
+            self.restore(id, terms, last_seen);
+        }
+        self.restored = true;
+        Ok(())
     }
 
     /// Adds a story known from the state (start-up).
