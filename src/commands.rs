@@ -387,15 +387,7 @@ pub fn feeds(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|feed| {
             let state = states.get(&feed.url).unwrap_or(&default_state);
-            let status = if state.disabled.is_some() {
-                "disabled"
-            } else if state.consecutive_failures > 0 {
-                "failing"
-            } else if state.last_success.is_some() {
-                "ok"
-            } else {
-                "new"
-            };
+            let status = state.status();
             let interval = state
                 .interval_secs
                 .map_or(feed.interval.as_secs(), |s| s.max(0) as u64);

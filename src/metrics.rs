@@ -179,14 +179,7 @@ fn state_gauges(store: &SharedStore) -> Result<(BTreeMap<&'static str, u64>, u64
         .map(|s| (s, 0))
         .collect();
     for feed in store.feed_states().map_err(|e| e.to_string())? {
-        let status = if feed.disabled.is_some() {
-            "disabled"
-        } else if feed.consecutive_failures > 0 {
-            "failing"
-        } else {
-            "ok"
-        };
-        *by_status.entry(status).or_default() += 1;
+        *by_status.entry(feed.status()).or_default() += 1;
     }
     let pending = store.pending_count().map_err(|e| e.to_string())?;
     Ok((by_status, pending))

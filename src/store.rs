@@ -137,6 +137,19 @@ pub struct FeedState {
 }
 
 impl FeedState {
+    /// The feed's health in one word: disabled, failing, ok, or new (never fetched).
+    pub fn status(&self) -> &'static str {
+        if self.disabled.is_some() {
+            "disabled"
+        } else if self.consecutive_failures > 0 {
+            "failing"
+        } else if self.last_success.is_some() {
+            "ok"
+        } else {
+            "new"
+        }
+    }
+
     /// Average new items per day since the first successful fetch.
     pub fn items_per_day(&self, now: i64) -> Option<f64> {
         let first = self.first_success?;

@@ -65,15 +65,14 @@ pub fn escape_markup(text: &str) -> String {
 }
 
 /// The notification for an alert (summary, body, urgency, timeout).
-/// Text for a body that a server shows as plain text: terminal escapes gone.
-fn plain(text: &str) -> String {
-    sanitize_terminal(text)
-}
-
 /// The notification for an alert (summary, body, urgency, timeout). `markup`
 /// says whether the server reads the body as markup (then it is escaped).
 pub fn notification(alert: &Alert, markup: bool) -> Notification {
-    let escape: fn(&str) -> String = if markup { escape_markup } else { plain };
+    let escape: fn(&str) -> String = if markup {
+        escape_markup
+    } else {
+        sanitize_terminal
+    };
     let feed = alert
         .item
         .feed
@@ -106,7 +105,11 @@ pub fn notification(alert: &Alert, markup: bool) -> Notification {
 /// The notification that sums up held-back alerts: "12 more alerts" with
 /// "troop-deployment ×7, eu-summit ×5".
 pub fn summary_notification(held: &BTreeMap<String, u32>, markup: bool) -> Notification {
-    let escape: fn(&str) -> String = if markup { escape_markup } else { plain };
+    let escape: fn(&str) -> String = if markup {
+        escape_markup
+    } else {
+        sanitize_terminal
+    };
     let total: u32 = held.values().sum();
     let mut by_count: Vec<(&String, &u32)> = held.iter().collect();
     by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
