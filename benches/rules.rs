@@ -697,6 +697,10 @@ fn evaluate_all(rules: &RuleSet, docs: &[Document]) -> usize {
     docs.iter().map(|d| rules.evaluate(d).len()).sum()
 }
 
+fn fired_all(rules: &RuleSet, docs: &[Document]) -> usize {
+    docs.iter().map(|d| rules.fired(d).len()).sum()
+}
+
 fn regex_all(regexes: &[regex::Regex], texts: &[String]) -> usize {
     texts
         .iter()
@@ -707,33 +711,12 @@ fn regex_all(regexes: &[regex::Regex], texts: &[String]) -> usize {
 /// `RULES_BENCH_BREAKDOWN=1`: instead of benchmarking, time the parts of
 /// `evaluate` once per rule count, using only the public API:
 ///
-/// * `full`: `evaluate` as benchmarked;
-/// * `gated`: every rule rewritten as `absentword AND (rule)`, so every rule
-///   is anchored on a word that never occurs: the same scan and the same term
-///   hits, but no rule is ever evaluated (scan + hit bookkeeping + anchor
-///   lookups);
-/// * `scan`: an Aho-Corasick automaton over the same term patterns as
-///   `compile` builds (` word `, ` prefix`, ` two words `), run with
-///   `find_overlapping_iter` over the folded fields and nothing else.
+/// * `evaluate`: which rules fire, each explained with hits and snippets;
+/// * `fired`: which rules fire, with the positions behind them, unexplained;
+/// * `gated`: every rule rewritten as `absentword AND (rule)`, so that no rule
+///   ever becomes a candidate: the scan for terms and the bookkeeping of
+///   requirements, but no rule evaluated.
 fn breakdown(docs: &[Document], all_rules: &[(String, String)], gazetteer: &Gazetteer) {
-    fn patterns(expr: &Expr, out: &mut BTreeSet<String>) {
-        match expr {
-            Expr::Text { words, prefix, .. } => {
-                let mut p = format!(" {}", words.join(" "));
-                if !prefix {
-                    p.push(' ');
-                }
-                out.insert(p);
-            }
-            Expr::And(c) | Expr::Or(c) => c.iter().for_each(|c| patterns(c, out)),
-            Expr::Not(c) => patterns(c, out),
-            Expr::Near(a, b, _) => {
-                patterns(a, out);
-                patterns(b, out);
-            }
-            Expr::Regex { .. } | Expr::Entity { .. } | Expr::Kind { .. } => {}
-        }
-    }
     let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1e3;
     for &n in &RULE_COUNTS {
         let rules = &all_rules[..n];
@@ -749,34 +732,21 @@ fn breakdown(docs: &[Document], all_rules: &[(String, String)], gazetteer: &Gaze
             .collect();
         let gated =
             rules::compile(gated.iter().map(|q| ("r", q.as_str())), gazetteer).expect("compiles");
-        let mut set = BTreeSet::new();
-        for rule in full.rules() {
-            patterns(&rule.expr, &mut set);
-        }
-        let automaton = aho_corasick::AhoCorasick::builder()
-            .match_kind(aho_corasick::MatchKind::Standard)
-            .build(&set)
-            .expect("automaton builds");
         for round in 0..2 {
             let t = std::time::Instant::now();
             let matches = evaluate_all(&full, docs);
             let full_ms = ms(t);
             let t = std::time::Instant::now();
-            let none = evaluate_all(&gated, docs);
+            let fired = fired_all(&full, docs);
+            let fired_ms = ms(t);
+            let t = std::time::Instant::now();
+            let none = fired_all(&gated, docs);
             let gated_ms = ms(t);
             assert_eq!(none, 0);
-            let t = std::time::Instant::now();
-            let hits: usize = docs
-                .iter()
-                .flat_map(|d| &d.fields)
-                .map(|f| automaton.find_overlapping_iter(&f.folded).count())
-                .sum();
-            let scan_ms = ms(t);
+            assert_eq!(fired, matches);
             eprintln!(
-                "{n:>5} rules, round {round}: full {full_ms:7.1} ms ({matches} matches) | gated {gated_ms:7.1} ms | \
-                 scan {scan_ms:7.1} ms ({} patterns, {hits} term hits, {:.1} per item)",
-                set.len(),
-                hits as f64 / docs.len() as f64
+                "{n:>5} rules, round {round}: evaluate {full_ms:7.1} ms ({matches} matches) | \
+                 fired {fired_ms:7.1} ms | gated {gated_ms:7.1} ms"
             );
         }
     }
@@ -821,11 +791,17 @@ fn ratios(
     black_box(regex_all(&words_only, &lowered[..n_words]));
     for round in 0..3 {
         let start = std::time::Instant::now();
-        black_box(evaluate_all(&one, docs));
+        black_box(fired_all(&one, docs));
         let t1 = per_item_us(start, docs.len());
         let start = std::time::Instant::now();
-        black_box(evaluate_all(&thousand, docs));
+        black_box(fired_all(&thousand, docs));
         let t1000 = per_item_us(start, docs.len());
+        let start = std::time::Instant::now();
+        black_box(evaluate_all(&one, docs));
+        let e1 = per_item_us(start, docs.len());
+        let start = std::time::Instant::now();
+        black_box(evaluate_all(&thousand, docs));
+        let e1000 = per_item_us(start, docs.len());
         let start = std::time::Instant::now();
         black_box(regex_all(&words_only, &lowered[..n_words]));
         let tw = per_item_us(start, n_words);
@@ -833,12 +809,16 @@ fn ratios(
         black_box(regex_all(&all_terms, &lowered[..n_all]));
         let ta = per_item_us(start, n_all);
         eprintln!(
-            "round {round}: newswatch 1 rule {t1:.1} µs/item, 1,000 rules {t1000:.1} µs/item \
-             (throughput ratio 1000/1 = {:.3}); regex words-only {tw:.0} µs/item ({:.1}× newswatch), \
-             all-terms {ta:.0} µs/item ({:.1}× newswatch)",
+            "round {round}: fired: 1 rule {t1:.1} µs/item, 1,000 rules {t1000:.1} µs/item \
+             (throughput ratio 1000/1 = {:.3}); evaluate (explained): {e1:.1} / {e1000:.1} µs/item \
+             (ratio {:.3}); regex words-only {tw:.0} µs/item ({:.1}× fired, {:.1}× evaluate), \
+             all-terms {ta:.0} µs/item ({:.1}× fired, {:.1}× evaluate)",
             t1 / t1000,
+            e1 / e1000,
             tw / t1000,
-            ta / t1000
+            tw / e1000,
+            ta / t1000,
+            ta / e1000
         );
     }
 }
@@ -890,7 +870,9 @@ fn main() {
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
     {
-        // Only `evaluate` with the first n rules, twenty times over: for `perf record`.
+        // Only `fired` (`evaluate` with RULES_BENCH_EXPLAIN=1) with the first n
+        // rules, RULES_BENCH_PASSES (default 20) times over: for `perf record`
+        // or callgrind.
         let rules = &all_rules[..n.min(max_rules)];
         let set = rules::compile(
             rules.iter().map(|(i, q)| (i.as_str(), q.as_str())),
@@ -898,9 +880,22 @@ fn main() {
         )
         .expect("generated rules compile");
         let start = std::time::Instant::now();
-        let matches: usize = (0..20).map(|_| evaluate_all(&set, &docs)).sum();
+        let passes = std::env::var("RULES_BENCH_PASSES")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(20);
+        let explain = std::env::var_os("RULES_BENCH_EXPLAIN").is_some();
+        let matches: usize = (0..passes)
+            .map(|_| {
+                if explain {
+                    evaluate_all(&set, &docs)
+                } else {
+                    fired_all(&set, &docs)
+                }
+            })
+            .sum();
         eprintln!(
-            "{} rules: 20 × evaluate in {:?} ({matches} matches)",
+            "{} rules: {passes} × evaluate in {:?} ({matches} matches)",
             rules.len(),
             start.elapsed()
         );
@@ -964,6 +959,9 @@ fn main() {
         group.throughput(Throughput::Bytes(total_bytes as u64));
         for &n in &RULE_COUNTS {
             let set = &sets[&n];
+            group.bench_with_input(BenchmarkId::new("fired", n), &n, |b, _| {
+                b.iter(|| black_box(fired_all(set, black_box(&docs))))
+            });
             group.bench_with_input(BenchmarkId::new("evaluate", n), &n, |b, _| {
                 b.iter(|| black_box(evaluate_all(set, black_box(&docs))))
             });

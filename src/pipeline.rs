@@ -394,7 +394,7 @@ fn process(
             report.caught_up += 1;
             continue;
         }
-        let matches = config.rules.evaluate(&document);
+        let matches = config.rules.fired(&document);
         if matches.is_empty() {
             continue;
         }
@@ -424,7 +424,8 @@ fn process(
                     continue;
                 }
             }
-            let mut alert = context.alert(rule, &m.hits, &story);
+            let hits = config.rules.explain(&document, &m);
+            let mut alert = context.alert(rule, &hits, &story);
             alert.sources = sources;
             let json = serde_json::to_string(&alert)
                 .expect("alerts serialize: every field is a plain string or number");

@@ -142,11 +142,26 @@ impl NormText {
 
     /// The folded form of token `i`.
     pub fn folded_token(&self, i: usize) -> &str {
-        let start = self.tokens[i].folded_start as usize;
-        let end = self.folded[start..]
-            .find(' ')
-            .map_or(self.folded.len(), |n| start + n);
+        let (start, end) = self.folded_bounds(i);
         &self.folded[start..end]
+    }
+
+    /// The folded form of token `i` as bytes (no character-boundary checks).
+    pub fn folded_token_bytes(&self, i: usize) -> &[u8] {
+        let (start, end) = self.folded_bounds(i);
+        &self.folded.as_bytes()[start..end]
+    }
+
+    fn folded_bounds(&self, i: usize) -> (usize, usize) {
+        // Each token is followed by one space: it ends one byte before the
+        // next token starts, or before the last byte.
+        let start = self.tokens[i].folded_start as usize;
+        let end = self
+            .tokens
+            .get(i + 1)
+            .map_or(self.folded.len(), |t| t.folded_start as usize)
+            - 1;
+        (start, end)
     }
 }
 
@@ -164,13 +179,15 @@ pub fn snippet(text: &str, range: Range<usize>, context: usize) -> String {
     let mut end = floor(range.end.saturating_add(context));
     // Move outwards to a word boundary so the snippet does not begin mid-word.
     if start > 0 {
-        if let Some((space, c)) = text[..start]
+        // Only the last 16 bytes before `start` can hold a close enough space.
+        let from = floor(start.saturating_sub(16));
+        if let Some((space, c)) = text[from..start]
             .char_indices()
             .rev()
             .find(|(_, c)| c.is_whitespace())
         {
-            if start - space < 16 {
-                start = space + c.len_utf8();
+            if start - (from + space) < 16 {
+                start = from + space + c.len_utf8();
             }
         }
     }
@@ -185,16 +202,35 @@ pub fn snippet(text: &str, range: Range<usize>, context: usize) -> String {
     if start > 0 {
         out.push('…');
     }
+    let body = &text[start..end];
     let mut last_space = false;
-    for c in text[start..end].chars() {
-        if c.is_whitespace() {
-            if !last_space {
-                out.push(' ');
+    if body.is_ascii() {
+        // The common case, a byte at a time (the same whitespace as
+        // `char::is_whitespace` below: space and \t, \n, VT, FF, \r).
+        let mut bytes = Vec::with_capacity(body.len());
+        for &b in body.as_bytes() {
+            if matches!(b, b' ' | b'\t'..=b'\r') {
+                if !last_space {
+                    bytes.push(b' ');
+                }
+                last_space = true;
+            } else {
+                bytes.push(b);
+                last_space = false;
             }
-            last_space = true;
-        } else {
-            out.push(c);
-            last_space = false;
+        }
+        out.push_str(std::str::from_utf8(&bytes).expect("ASCII stays ASCII"));
+    } else {
+        for c in body.chars() {
+            if c.is_whitespace() {
+                if !last_space {
+                    out.push(' ');
+                }
+                last_space = true;
+            } else {
+                out.push(c);
+                last_space = false;
+            }
         }
     }
     let trimmed_len = out.trim_end().len();
@@ -329,6 +365,22 @@ mod tests {
         for context in 0..20 {
             let _ = snippet(text, at..at + 6, context);
         }
+    }
+
+    #[test]
+    fn snippet_collapses_the_same_whitespace_in_ascii_and_other_text() {
+        // Space, tab, newline, vertical tab, form feed and carriage return all
+        // collapse to one space, whether or not the excerpt is pure ASCII.
+        let ascii = "one\t\ttwo\n\u{b}\u{c}three\r\n troops  four";
+        let at = ascii.find("troops").unwrap();
+        assert_eq!(snippet(ascii, at..at + 6, 100), "one two three troops four");
+        let wide = "één\t\ttwo\n\u{b}\u{c}three\r\n troops  four";
+        let at = wide.find("troops").unwrap();
+        assert_eq!(snippet(wide, at..at + 6, 100), "één two three troops four");
+        // A space further back than 16 bytes is not a word boundary worth moving to.
+        let text = "x abcdefghijklmnopqrstuvwxyz troops";
+        let at = text.find("troops").unwrap();
+        assert_eq!(snippet(text, at..at + 6, 10), "…rstuvwxyz troops");
     }
 
     #[test]

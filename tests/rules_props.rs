@@ -188,6 +188,8 @@ fn atom() -> impl Strategy<Value = Q> {
         2 => prop::sample::select(QUERY_PREFIXES).prop_map(|w| Q::Atom(format!("{w}*"))),
         3 => (prop::sample::select(QUERY_WORDS), prop::sample::select(QUERY_WORDS))
             .prop_map(|(a, b)| Q::Atom(format!("\"{a} {b}\""))),
+        1 => (prop::sample::select(QUERY_WORDS), prop::sample::select(QUERY_PREFIXES))
+            .prop_map(|(a, p)| Q::Atom(format!("\"{a} {p}\"*"))),
         2 => prop::sample::select(ENTITIES).prop_map(|e| Q::Atom(e.to_string())),
         2 => (1u32..=3, any::<bool>()).prop_map(|(n, bare)| {
             Q::Atom(if bare && n == 1 { "kind:country".into() } else { format!("kind:country>={n}") })

@@ -2,13 +2,15 @@
 //!
 //! [`compile`] parses every query ([`syntax`]), resolves entity names and kinds
 //! against the [`Gazetteer`], and builds one [`RuleSet`]: every word, prefix and
-//! phrase of every rule goes into a single Aho-Corasick automaton over the
-//! folded token stream, and each rule becomes a small boolean program over
-//! *atoms* (terms, regexes, entities, kinds). Each rule is indexed by a set of
-//! atoms at least one of which must be present for it to match, so a document
-//! only evaluates the rules its hits could satisfy; the cost stays nearly flat
-//! in the number of rules. Regex atoms run lazily, only when a rule that is
-//! still undecided needs them.
+//! phrase of every rule goes into one term index that a single pass over the
+//! folded tokens of a document consults (a hash lookup per token, behind a
+//! bit-filter that rejects most tokens without hashing them), and each rule
+//! becomes a small boolean program over *atoms* (terms, regexes, entities,
+//! kinds). Each rule is indexed by up to eight *requirements*, sets of atoms
+//! at least one of which must be present for it to match; a rule is evaluated
+//! only when a document meets all of them, so the cost stays nearly flat in
+//! the number of rules. Atom truth is computed once per document, and regex
+//! atoms run lazily, only when a rule that is still undecided needs them.
 //!
 //! [`RuleSet::evaluate`] returns a [`RuleMatch`] per firing rule with the hits
 //! that explain it (term, field, byte range, snippet). This module keeps no
@@ -20,7 +22,6 @@ pub mod syntax;
 use std::collections::HashMap;
 use std::ops::Range;
 
-use aho_corasick::{AhoCorasick, MatchKind};
 use serde::Serialize;
 
 use crate::document::{Document, Field, FieldMask};
@@ -32,6 +33,12 @@ pub use syntax::{Expr, SyntaxError, parse};
 pub const SNIPPET_CONTEXT: usize = 50;
 /// Hits reported per rule match (explanations stay short).
 pub const MAX_HITS: usize = 10;
+/// Requirements indexed per rule (bits of a byte).
+const MAX_REQUIREMENTS: usize = 8;
+
+/// Hash maps on the hot path: short keys, no untrusted input to defend against
+/// (keys come from the user's own rules).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 /// A rule that failed to compile.
 #[derive(Debug, Clone)]
@@ -105,6 +112,22 @@ pub fn near_positions(left: &[Pos], right: &[Pos], n: u32) -> Vec<Pos> {
     out
 }
 
+/// Whether some position of `left` lies within `n` tokens of one of `right`
+/// (which this sorts): the truth of a NEAR, without collecting its positions.
+fn near_any(left: &[Pos], right: &mut [Pos], n: u32) -> bool {
+    right.sort_unstable_by_key(|q| (q.field, q.start));
+    let longest = right.iter().map(|q| q.end - q.start).max().unwrap_or(0);
+    left.iter().any(|p| {
+        let low = (p.field, p.start.saturating_sub(n.saturating_add(longest)));
+        let high = (p.field, p.end.saturating_add(n));
+        let from = right.partition_point(|q| (q.field, q.start) < low);
+        let to = right.partition_point(|q| (q.field, q.start) <= high);
+        right[from..to]
+            .iter()
+            .any(|q| q.field == p.field && distance(p, q) <= n)
+    })
+}
+
 /// One term of a rule that explains why it fired.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hit {
@@ -115,7 +138,16 @@ pub struct Hit {
     pub snippet: String,
 }
 
-/// A rule that fired on a document.
+/// A rule that fired on a document, with the positions that made it fire;
+/// [`RuleSet::explain`] turns them into hits.
+#[derive(Debug, Clone)]
+pub struct Fired {
+    /// Index of the rule in the order given to [`compile`].
+    pub rule: usize,
+    positions: Vec<Pos>,
+}
+
+/// A rule that fired on a document, explained.
 #[derive(Debug, Clone)]
 pub struct RuleMatch {
     /// Index of the rule in the order given to [`compile`].
@@ -154,6 +186,28 @@ enum Anchor {
     Kind(u32),
 }
 
+impl Anchor {
+    /// A rough guess at how often the anchor is present in a news item, used
+    /// to index each rule on its rarest requirements: phrases are rarer than
+    /// words, words rarer than prefixes, and a kind (some country) is present
+    /// in most items.
+    fn cost(self, terms: &TermIndex) -> u32 {
+        match self {
+            Anchor::Term(t) => {
+                let term = &terms.terms[t as usize];
+                match (term.words.len(), term.prefix) {
+                    (1, false) => 2,
+                    (1, true) if term.words[0].len() < 4 => 16,
+                    (1, true) => 4,
+                    _ => 1,
+                }
+            }
+            Anchor::Entity(_) => 6,
+            Anchor::Kind(_) => 40,
+        }
+    }
+}
+
 /// A compiled rule.
 #[derive(Debug, Clone)]
 pub struct CompiledRule {
@@ -167,14 +221,235 @@ pub struct CompiledRule {
 pub struct RuleSet {
     rules: Vec<CompiledRule>,
     atoms: Vec<Atom>,
-    /// Words per term pattern.
-    term_len: Vec<u32>,
-    automaton: Option<AhoCorasick>,
+    terms: TermIndex,
     regexes: Vec<regex::Regex>,
-    by_anchor: HashMap<Anchor, Vec<u32>>,
+    /// For each term, the rules it meets a requirement of, with that
+    /// requirement's bit.
+    by_term: Vec<Vec<(u32, u8)>>,
+    /// The same for entities and kinds.
+    by_anchor: FastMap<Anchor, Vec<(u32, u8)>>,
+    /// Per rule, the bits of all its requirements (0: evaluated always).
+    required: Vec<u8>,
     always: Vec<u32>,
     entity_names: Vec<String>,
     entity_kinds: Vec<u32>,
+}
+
+/// A word, a prefix (`word*`) or a phrase of some rule, folded.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Term {
+    words: Box<[Box<str>]>,
+    /// The last word is a prefix.
+    prefix: bool,
+}
+
+/// 2^16 bits: a filter that rejects most tokens before any hashing.
+#[derive(Debug, Clone)]
+struct BitFilter(Box<[u64; 1024]>);
+
+impl BitFilter {
+    fn new() -> BitFilter {
+        BitFilter(Box::new([0; 1024]))
+    }
+
+    fn slot(key: u32) -> (usize, u64) {
+        let h = key.wrapping_mul(0x9e37_79b1) >> 16;
+        ((h >> 6) as usize, 1 << (h & 63))
+    }
+
+    fn insert(&mut self, key: u32) {
+        let (word, bit) = BitFilter::slot(key);
+        self.0[word] |= bit;
+    }
+
+    fn may_contain(&self, key: u32) -> bool {
+        let (word, bit) = BitFilter::slot(key);
+        self.0[word] & bit != 0
+    }
+}
+
+/// The filter key of a word that starts a term: its length and first,
+/// second and last bytes.
+fn word_key(word: &[u8]) -> u32 {
+    let (Some(&first), Some(&last)) = (word.first(), word.last()) else {
+        return 0;
+    };
+    let second = word.get(1).copied().unwrap_or(0);
+    u32::from(first)
+        | u32::from(second) << 8
+        | u32::from(last) << 16
+        | (word.len().min(255) as u32) << 24
+}
+
+/// The filter and map key of a prefix: its first three bytes.
+fn prefix_key(word: &[u8]) -> [u8; 3] {
+    [word[0], word[1], word[2]]
+}
+
+/// Every term of a rule set, indexed for one pass over a document's tokens.
+#[derive(Debug, Clone)]
+struct TermIndex {
+    terms: Vec<Term>,
+    /// Terms by their first word, when that word is matched whole (single
+    /// words and phrases).
+    by_first_word: FastMap<Box<[u8]>, Vec<u32>>,
+    first_words: BitFilter,
+    /// Single-word prefixes of three bytes or more, by their first three bytes.
+    by_prefix: FastMap<[u8; 3], Vec<u32>>,
+    prefixes: BitFilter,
+    /// Single-word prefixes shorter than three bytes, tried on every token.
+    short_prefixes: Vec<u32>,
+}
+
+impl TermIndex {
+    fn new(terms: Vec<Term>) -> TermIndex {
+        let mut index = TermIndex {
+            terms: Vec::new(),
+            by_first_word: FastMap::default(),
+            first_words: BitFilter::new(),
+            by_prefix: FastMap::default(),
+            prefixes: BitFilter::new(),
+            short_prefixes: Vec::new(),
+        };
+        for (id, term) in terms.iter().enumerate() {
+            let id = id as u32;
+            let first = &term.words[0];
+            if term.prefix && term.words.len() == 1 {
+                if first.len() < 3 {
+                    index.short_prefixes.push(id);
+                } else {
+                    let key = prefix_key(first.as_bytes());
+                    index
+                        .prefixes
+                        .insert(u32::from_le_bytes([key[0], key[1], key[2], 0]));
+                    index.by_prefix.entry(key).or_default().push(id);
+                }
+            } else {
+                index.first_words.insert(word_key(first.as_bytes()));
+                index
+                    .by_first_word
+                    .entry(first.as_bytes().into())
+                    .or_default()
+                    .push(id);
+            }
+        }
+        index.terms = terms;
+        index
+    }
+
+    /// Records every occurrence of every term in `doc`.
+    fn scan(&self, doc: &Document, hits: &mut TermHits) {
+        if self.terms.is_empty() {
+            return;
+        }
+        for field in Field::ALL {
+            let text = doc.field(field);
+            for i in 0..text.tokens.len() {
+                let token = text.folded_token_bytes(i);
+                if self.first_words.may_contain(word_key(token))
+                    && let Some(terms) = self.by_first_word.get(token)
+                {
+                    for &t in terms {
+                        let term = &self.terms[t as usize];
+                        if term.words.len() == 1 || phrase_continues(text, i, term) {
+                            hits.record(t, field, i, term.words.len());
+                        }
+                    }
+                }
+                if let [a, b, c, ..] = *token
+                    && self.prefixes.may_contain(u32::from_le_bytes([a, b, c, 0]))
+                    && let Some(terms) = self.by_prefix.get(&[a, b, c])
+                {
+                    for &t in terms {
+                        if token.starts_with(self.terms[t as usize].words[0].as_bytes()) {
+                            hits.record(t, field, i, 1);
+                        }
+                    }
+                }
+                for &t in &self.short_prefixes {
+                    if token.starts_with(self.terms[t as usize].words[0].as_bytes()) {
+                        hits.record(t, field, i, 1);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether the words after the first of a phrase follow token `i`.
+fn phrase_continues(text: &NormText, i: usize, term: &Term) -> bool {
+    let n = term.words.len();
+    if i + n > text.tokens.len() {
+        return false;
+    }
+    term.words[1..].iter().enumerate().all(|(k, word)| {
+        let token = text.folded_token_bytes(i + 1 + k);
+        if term.prefix && k + 2 == n {
+            token.starts_with(word.as_bytes())
+        } else {
+            token == word.as_bytes()
+        }
+    })
+}
+
+/// The term occurrences of one document.
+#[derive(Default)]
+struct TermHits {
+    /// Per term, the fields it occurs in (bits).
+    fields: Vec<u8>,
+    /// Per term, 1 + the index in `hits` of its last occurrence (0: none).
+    last: Vec<u32>,
+    /// Terms that occur, each once, in order of first occurrence.
+    present: Vec<u32>,
+    /// Occurrences, each with 1 + the index of the previous occurrence of the
+    /// same term (0: none).
+    hits: Vec<(Pos, u32)>,
+}
+
+impl TermHits {
+    /// Forgets the last document and makes room for `terms` terms.
+    fn reset(&mut self, terms: usize) {
+        for &t in &self.present {
+            self.fields[t as usize] = 0;
+            self.last[t as usize] = 0;
+        }
+        self.present.clear();
+        self.hits.clear();
+        if self.fields.len() < terms {
+            self.fields.resize(terms, 0);
+            self.last.resize(terms, 0);
+        }
+    }
+
+    fn record(&mut self, term: u32, field: Field, start: usize, len: usize) {
+        let t = term as usize;
+        if self.last[t] == 0 {
+            self.present.push(term);
+        }
+        self.fields[t] |= field.bit();
+        self.hits.push((
+            Pos {
+                field: field as u8,
+                start: start as u32,
+                end: (start + len) as u32,
+                atom: 0,
+                entity: u32::MAX,
+            },
+            self.last[t],
+        ));
+        self.last[t] = self.hits.len() as u32;
+    }
+
+    /// Occurrences of `term` in `fields`, last first.
+    fn positions(&self, term: u32, fields: FieldMask) -> impl Iterator<Item = Pos> + '_ {
+        let mut next = self.last[term as usize];
+        std::iter::from_fn(move || {
+            let (pos, previous) = *self.hits.get(next.checked_sub(1)? as usize)?;
+            next = previous;
+            Some(pos)
+        })
+        .filter(move |p| fields & (1 << p.field) != 0)
+    }
 }
 
 /// Compiles `(id, query)` pairs. Every broken rule is reported, not just the first.
@@ -186,9 +461,8 @@ pub fn compile<'a>(
         gazetteer,
         atoms: Vec::new(),
         atom_index: HashMap::new(),
-        patterns: Vec::new(),
-        pattern_index: HashMap::new(),
-        term_len: Vec::new(),
+        terms: Vec::new(),
+        term_index: HashMap::new(),
         regexes: Vec::new(),
         regex_index: HashMap::new(),
     };
@@ -215,33 +489,38 @@ pub fn compile<'a>(
         return Err(errors);
     }
 
-    let mut by_anchor: HashMap<Anchor, Vec<u32>> = HashMap::new();
+    let terms = TermIndex::new(builder.terms);
+    let mut by_term: Vec<Vec<(u32, u8)>> = vec![Vec::new(); terms.terms.len()];
+    let mut by_anchor: FastMap<Anchor, Vec<(u32, u8)>> = FastMap::default();
+    let mut required = Vec::with_capacity(compiled.len());
     let mut always = Vec::new();
     for (i, rule) in compiled.iter().enumerate() {
-        match anchors(&rule.program, &builder.atoms) {
-            Some(set) => {
-                for a in set {
-                    by_anchor.entry(a).or_default().push(i as u32);
-                }
-            }
-            None => always.push(i as u32),
+        let groups = rarest_requirements(&rule.program, &builder.atoms, &terms);
+        if groups.is_empty() {
+            always.push(i as u32);
         }
+        let mut bits = 0u8;
+        for (g, group) in groups.iter().enumerate() {
+            let bit = 1u8 << g;
+            bits |= bit;
+            for &anchor in group {
+                let postings = match anchor {
+                    Anchor::Term(t) => &mut by_term[t as usize],
+                    _ => by_anchor.entry(anchor).or_default(),
+                };
+                postings.push((i as u32, bit));
+            }
+        }
+        required.push(bits);
     }
-    let automaton = (!builder.patterns.is_empty()).then(|| {
-        AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .build(&builder.patterns)
-            .expect(
-                "rule patterns are folded words; the automaton builds for any realistic rule set",
-            )
-    });
     Ok(RuleSet {
         rules: compiled,
         atoms: builder.atoms,
-        term_len: builder.term_len,
-        automaton,
+        terms,
         regexes: builder.regexes,
+        by_term,
         by_anchor,
+        required,
         always,
         entity_names: gazetteer
             .entities()
@@ -256,9 +535,8 @@ struct Builder<'g> {
     gazetteer: &'g Gazetteer,
     atoms: Vec<Atom>,
     atom_index: HashMap<(String, FieldMask), u32>,
-    patterns: Vec<String>,
-    pattern_index: HashMap<String, u32>,
-    term_len: Vec<u32>,
+    terms: Vec<Term>,
+    term_index: HashMap<Term, u32>,
     regexes: Vec<regex::Regex>,
     regex_index: HashMap<String, u32>,
 }
@@ -292,15 +570,14 @@ impl Builder<'_> {
                 fields,
                 ..
             } => {
-                let mut pattern = format!(" {}", words.join(" "));
-                if !prefix {
-                    pattern.push(' ');
-                }
-                let next = self.patterns.len() as u32;
-                let term = *self.pattern_index.entry(pattern.clone()).or_insert(next);
+                let key = Term {
+                    words: words.iter().map(|w| w.as_str().into()).collect(),
+                    prefix: *prefix,
+                };
+                let next = self.terms.len() as u32;
+                let term = *self.term_index.entry(key.clone()).or_insert(next);
                 if term == next {
-                    self.patterns.push(pattern);
-                    self.term_len.push(words.len() as u32);
+                    self.terms.push(key);
                 }
                 (AtomKind::Term { term }, *fields)
             }
@@ -385,53 +662,124 @@ impl Builder<'_> {
     }
 }
 
-/// A set of anchors at least one of which must be present for `node` to be true,
-/// or `None` when the node could be true without any (regex-only, negations).
-fn anchors(node: &Node, atoms: &[Atom]) -> Option<Vec<Anchor>> {
+/// Per-document working memory, kept per thread and reused: evaluating an
+/// item allocates nothing in proportion to the number of rules.
+#[derive(Default)]
+struct Scratch {
+    hits: TermHits,
+    /// Per rule, the bits of the requirements met so far.
+    met: Vec<u8>,
+    met_touched: Vec<u32>,
+    /// Per atom other than terms: 0 not yet known, 1 false, 2 true.
+    truth: Vec<u8>,
+    truth_touched: Vec<u32>,
+    candidates: Vec<u32>,
+    /// Spare position buffers for NEAR.
+    pool: Vec<Vec<Pos>>,
+}
+
+impl Scratch {
+    /// Forgets the last document (whatever rule set it was evaluated with)
+    /// and makes room for `set`.
+    fn reset(&mut self, set: &RuleSet) {
+        self.hits.reset(set.terms.terms.len());
+        for &r in &self.met_touched {
+            self.met[r as usize] = 0;
+        }
+        self.met_touched.clear();
+        if self.met.len() < set.rules.len() {
+            self.met.resize(set.rules.len(), 0);
+        }
+        for &a in &self.truth_touched {
+            self.truth[a as usize] = 0;
+        }
+        self.truth_touched.clear();
+        if self.truth.len() < set.atoms.len() {
+            self.truth.resize(set.atoms.len(), 0);
+        }
+        self.candidates.clear();
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+/// Requirements of `node`: sets of anchors such that `node` can be true only
+/// if each set has an anchor present in the document. Regexes and negations
+/// require nothing.
+fn requirements(node: &Node, atoms: &[Atom], terms: &TermIndex) -> Vec<Vec<Anchor>> {
     match node {
         Node::Atom(a) => match atoms[*a as usize].kind {
-            AtomKind::Term { term } => Some(vec![Anchor::Term(term)]),
-            AtomKind::Entity { entity } => Some(vec![Anchor::Entity(entity)]),
-            AtomKind::Kind { kind, .. } => Some(vec![Anchor::Kind(kind)]),
-            AtomKind::Regex { .. } => None,
+            AtomKind::Term { term } => vec![vec![Anchor::Term(term)]],
+            AtomKind::Entity { entity } => vec![vec![Anchor::Entity(entity)]],
+            AtomKind::Kind { kind, .. } => vec![vec![Anchor::Kind(kind)]],
+            AtomKind::Regex { .. } => Vec::new(),
         },
-        Node::Not(_) => None,
+        Node::Not(_) => Vec::new(),
         Node::And(children) => children
             .iter()
-            .filter_map(|c| anchors(c, atoms))
-            .min_by_key(Vec::len),
-        Node::Near(a, b, _) => [anchors(a, atoms), anchors(b, atoms)]
-            .into_iter()
-            .flatten()
-            .min_by_key(Vec::len),
+            .flat_map(|c| requirements(c, atoms, terms))
+            .collect(),
+        Node::Near(a, b, _) => {
+            let mut all = requirements(a, atoms, terms);
+            all.extend(requirements(b, atoms, terms));
+            all
+        }
+        // One alternative must hold, so the union of one requirement of each
+        // alternative is a requirement.
         Node::Or(children) => {
-            let mut all = Vec::new();
+            let mut union = Vec::new();
             for c in children {
-                all.extend(anchors(c, atoms)?);
+                let Some(cheapest) = requirements(c, atoms, terms)
+                    .into_iter()
+                    .min_by_key(|g| group_cost(g, terms))
+                else {
+                    return Vec::new();
+                };
+                union.extend(cheapest);
             }
-            all.sort();
-            all.dedup();
-            Some(all)
+            union.sort_unstable();
+            union.dedup();
+            vec![union]
         }
     }
+}
+
+fn group_cost(group: &[Anchor], terms: &TermIndex) -> u32 {
+    group.iter().map(|a| a.cost(terms)).sum()
+}
+
+/// The requirements a rule is indexed by: the rarest few. A requirement that
+/// most items meet (some country is mentioned) is left to evaluation unless
+/// the rule has no other.
+fn rarest_requirements(node: &Node, atoms: &[Atom], terms: &TermIndex) -> Vec<Vec<Anchor>> {
+    let mut groups = requirements(node, atoms, terms);
+    for g in &mut groups {
+        g.sort_unstable();
+        g.dedup();
+    }
+    groups.sort_by_cached_key(|g| (group_cost(g, terms), g.clone()));
+    groups.dedup();
+    let common = Anchor::Kind(0).cost(terms);
+    let rare = groups
+        .iter()
+        .take_while(|g| group_cost(g, terms) < common)
+        .count()
+        .max(1);
+    groups.truncate(rare.min(MAX_REQUIREMENTS));
+    groups
 }
 
 /// Per-document evaluation state.
 struct Eval<'a> {
     set: &'a RuleSet,
     doc: &'a Document,
-    /// (term, position) sorted by term.
-    term_hits: Vec<(u32, Pos)>,
+    scratch: &'a mut Scratch,
     regex_cache: HashMap<u32, Vec<Pos>>,
 }
 
 impl Eval<'_> {
-    fn term_positions(&self, term: u32) -> &[(u32, Pos)] {
-        let start = self.term_hits.partition_point(|(t, _)| *t < term);
-        let end = self.term_hits.partition_point(|(t, _)| *t <= term);
-        &self.term_hits[start..end]
-    }
-
     fn regex_positions(&mut self, regex: u32) -> &[Pos] {
         let set = self.set;
         let doc = self.doc;
@@ -440,52 +788,66 @@ impl Eval<'_> {
             .or_insert_with(|| regex_hits(&set.regexes[regex as usize], doc, 0))
     }
 
-    fn atom_positions(&mut self, atom_id: u32) -> Vec<Pos> {
+    fn atom_positions(&mut self, atom_id: u32, out: &mut Vec<Pos>) {
         let atom = &self.set.atoms[atom_id as usize];
-        let in_scope = |field: u8| atom.fields & (1 << field) != 0;
-        let mut out: Vec<Pos> = match atom.kind {
-            AtomKind::Term { term } => self
-                .term_positions(term)
-                .iter()
-                .map(|(_, p)| *p)
-                .filter(|p| in_scope(p.field))
-                .collect(),
-            AtomKind::Regex { regex } => {
-                let fields = atom.fields;
+        let fields = atom.fields;
+        let from = out.len();
+        match atom.kind {
+            AtomKind::Term { term } => out.extend(self.scratch.hits.positions(term, fields)),
+            AtomKind::Regex { regex } => out.extend(
                 self.regex_positions(regex)
                     .iter()
-                    .filter(|p| fields & (1 << p.field) != 0)
-                    .copied()
-                    .collect()
-            }
+                    .filter(|p| fields & (1 << p.field) != 0),
+            ),
             AtomKind::Entity { entity } => {
-                mention_positions(self.doc, atom.fields, |e| e == entity)
+                out.extend(mention_positions(self.doc, fields, |e| e == entity))
             }
-            AtomKind::Kind { kind, min } => kind_positions(self.doc, kind, min, atom.fields, |e| {
-                self.set.entity_kind(e)
-            }),
-        };
-        for p in &mut out {
+            AtomKind::Kind { kind, min } => {
+                out.extend(kind_positions(self.doc, kind, min, fields, |e| {
+                    self.set.entity_kind(e)
+                }))
+            }
+        }
+        for p in &mut out[from..] {
             p.atom = atom_id;
         }
-        out
     }
 
     fn atom_true(&mut self, atom_id: u32) -> bool {
         let atom = &self.set.atoms[atom_id as usize];
-        match atom.kind {
-            AtomKind::Term { term } => {
-                let fields = atom.fields;
-                self.term_positions(term)
-                    .iter()
-                    .any(|(_, p)| fields & (1 << p.field) != 0)
-            }
+        if let AtomKind::Term { term } = atom.kind {
+            return self.scratch.hits.fields[term as usize] & atom.fields != 0;
+        }
+        match self.scratch.truth[atom_id as usize] {
+            1 => return false,
+            2 => return true,
+            _ => {}
+        }
+        let truth = match atom.kind {
             // A regex match counts even where it covers no whole token.
             AtomKind::Regex { regex } => {
                 regex_any(&self.set.regexes[regex as usize], self.doc, atom.fields)
             }
-            _ => !self.atom_positions(atom_id).is_empty(),
-        }
+            _ => {
+                let mut found = self.buffer();
+                self.atom_positions(atom_id, &mut found);
+                let truth = !found.is_empty();
+                self.give_back(found);
+                truth
+            }
+        };
+        self.scratch.truth[atom_id as usize] = 1 + u8::from(truth);
+        self.scratch.truth_touched.push(atom_id);
+        truth
+    }
+
+    fn buffer(&mut self) -> Vec<Pos> {
+        self.scratch.pool.pop().unwrap_or_default()
+    }
+
+    fn give_back(&mut self, mut buffer: Vec<Pos>) {
+        buffer.clear();
+        self.scratch.pool.push(buffer);
     }
 
     fn truth(&mut self, node: &Node) -> bool {
@@ -494,29 +856,55 @@ impl Eval<'_> {
             Node::And(children) => children.iter().all(|c| self.truth(c)),
             Node::Or(children) => children.iter().any(|c| self.truth(c)),
             Node::Not(child) => !self.truth(child),
-            Node::Near(..) => !self.positions(node).is_empty(),
+            // Both sides must be true before their positions are worth comparing.
+            Node::Near(a, b, n) => {
+                if !(self.truth(a) && self.truth(b)) {
+                    return false;
+                }
+                let (mut left, mut right) = (self.buffer(), self.buffer());
+                self.positions_into(a, &mut left);
+                self.positions_into(b, &mut right);
+                let near = near_any(&left, &mut right, *n);
+                self.give_back(left);
+                self.give_back(right);
+                near
+            }
         }
     }
 
     /// Positions of the atoms that make `node` true (empty when it is false).
     fn positions(&mut self, node: &Node) -> Vec<Pos> {
+        let mut out = Vec::new();
+        self.positions_into(node, &mut out);
+        out
+    }
+
+    /// Appends the positions of the atoms that make `node` true to `out`.
+    fn positions_into(&mut self, node: &Node, out: &mut Vec<Pos>) {
         match node {
-            Node::Atom(a) => self.atom_positions(*a),
+            Node::Atom(a) => self.atom_positions(*a, out),
             Node::And(children) => {
-                if !self.truth(node) {
-                    return Vec::new();
+                if self.truth(node) {
+                    for c in children {
+                        self.positions_into(c, out);
+                    }
                 }
-                children.iter().flat_map(|c| self.positions(c)).collect()
             }
-            Node::Or(children) => children.iter().flat_map(|c| self.positions(c)).collect(),
-            Node::Not(_) => Vec::new(),
-            Node::Near(a, b, n) => {
-                let left = self.positions(a);
-                if left.is_empty() {
-                    return Vec::new();
+            Node::Or(children) => {
+                for c in children {
+                    self.positions_into(c, out);
                 }
-                let right = self.positions(b);
-                near_positions(&left, &right, *n)
+            }
+            Node::Not(_) => {}
+            Node::Near(a, b, n) => {
+                let (mut left, mut right) = (self.buffer(), self.buffer());
+                self.positions_into(a, &mut left);
+                if !left.is_empty() {
+                    self.positions_into(b, &mut right);
+                    out.extend(near_positions(&left, &right, *n));
+                }
+                self.give_back(left);
+                self.give_back(right);
             }
         }
     }
@@ -650,42 +1038,55 @@ impl RuleSet {
 
     /// Every rule that fires on `doc`, in rule order, with its explanation.
     pub fn evaluate(&self, doc: &Document) -> Vec<RuleMatch> {
-        let mut term_hits = Vec::new();
-        if let Some(automaton) = &self.automaton {
-            for field in Field::ALL {
-                let text = doc.field(field);
-                for m in automaton.find_overlapping_iter(&text.folded) {
-                    let term = m.pattern().as_u32();
-                    let Some(start) = text.token_at_folded(m.start() + 1) else {
-                        continue;
-                    };
-                    term_hits.push((
-                        term,
-                        Pos {
-                            field: field as u8,
-                            start: start as u32,
-                            end: start as u32 + self.term_len[term as usize],
-                            atom: 0,
-                            entity: u32::MAX,
-                        },
-                    ));
+        self.fired(doc)
+            .into_iter()
+            .map(|fired| RuleMatch {
+                rule: fired.rule,
+                hits: self.explain(doc, &fired),
+            })
+            .collect()
+    }
+
+    /// Every rule that fires on `doc`, in rule order, not yet explained: the
+    /// daemon explains only the matches that become alerts.
+    pub fn fired(&self, doc: &Document) -> Vec<Fired> {
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.fired_with(doc, &mut scratch),
+            // Only reachable if evaluation were re-entered on this thread.
+            Err(_) => self.fired_with(doc, &mut Scratch::default()),
+        })
+    }
+
+    fn fired_with(&self, doc: &Document, scratch: &mut Scratch) -> Vec<Fired> {
+        scratch.reset(self);
+        self.terms.scan(doc, &mut scratch.hits);
+
+        // A rule is a candidate once each of its requirements has an anchor
+        // present: first the terms, then the entities and kinds mentioned.
+        let Scratch {
+            hits,
+            met,
+            met_touched,
+            candidates,
+            ..
+        } = &mut *scratch;
+        candidates.extend_from_slice(&self.always);
+        let mut meet = |rules: &[(u32, u8)]| {
+            for &(rule, bit) in rules {
+                let r = rule as usize;
+                if met[r] & bit == 0 {
+                    if met[r] == 0 {
+                        met_touched.push(rule);
+                    }
+                    met[r] |= bit;
+                    if met[r] == self.required[r] {
+                        candidates.push(rule);
+                    }
                 }
             }
-        }
-        term_hits.sort_unstable();
-
-        let mut candidates: Vec<u32> = self.always.clone();
-        let push_anchor = |anchor: Anchor, candidates: &mut Vec<u32>| {
-            if let Some(rules) = self.by_anchor.get(&anchor) {
-                candidates.extend_from_slice(rules);
-            }
         };
-        let mut last_term = u32::MAX;
-        for (term, _) in &term_hits {
-            if *term != last_term {
-                push_anchor(Anchor::Term(*term), &mut candidates);
-                last_term = *term;
-            }
+        for &term in &hits.present {
+            meet(&self.by_term[term as usize]);
         }
         let mut entities: Vec<u32> = doc.mentions.iter().map(|m| m.entity).collect();
         entities.sort_unstable();
@@ -699,37 +1100,40 @@ impl RuleSet {
         }
         kinds.sort_unstable();
         kinds.dedup();
-        for &e in &entities {
-            push_anchor(Anchor::Entity(e), &mut candidates);
-        }
-        for &k in &kinds {
-            push_anchor(Anchor::Kind(k), &mut candidates);
+        let anchors = entities
+            .iter()
+            .map(|&e| Anchor::Entity(e))
+            .chain(kinds.iter().map(|&k| Anchor::Kind(k)));
+        for anchor in anchors {
+            if let Some(rules) = self.by_anchor.get(&anchor) {
+                meet(rules);
+            }
         }
         candidates.sort_unstable();
-        candidates.dedup();
+        let candidates = std::mem::take(candidates);
 
         let mut eval = Eval {
             set: self,
             doc,
-            term_hits,
+            scratch,
             regex_cache: HashMap::new(),
         };
-        let mut matches = Vec::new();
-        for rule_index in candidates {
+        let mut fired = Vec::new();
+        for &rule_index in &candidates {
             let rule = &self.rules[rule_index as usize];
             if eval.truth(&rule.program) {
-                let positions = eval.positions(&rule.program);
-                let hits = self.explain(doc, positions);
-                matches.push(RuleMatch {
+                fired.push(Fired {
                     rule: rule_index as usize,
-                    hits,
+                    positions: eval.positions(&rule.program),
                 });
             }
         }
-        matches
+        scratch.candidates = candidates;
+        fired
     }
 
-    fn explain(&self, doc: &Document, positions: Vec<Pos>) -> Vec<Hit> {
+    /// The hits that explain why a rule fired on `doc`.
+    pub fn explain(&self, doc: &Document, fired: &Fired) -> Vec<Hit> {
         let labels = |p: &Pos| {
             let atom = &self.atoms[p.atom as usize];
             match atom.kind {
@@ -748,7 +1152,7 @@ impl RuleSet {
                 _ => atom.label.clone(),
             }
         };
-        explain_positions(doc, positions, labels)
+        explain_positions(doc, fired.positions.clone(), labels)
     }
 }
 
