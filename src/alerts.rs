@@ -44,14 +44,24 @@ pub struct Alert {
     /// For `surge` alerts: the entity's counts and the stories behind them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub surge: Option<SurgeInfo>,
+    /// For follow-up alerts: the number of sources the story has reached
+    /// (one of `stories.followup_sources`); `sources` holds the exact count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub followup: Option<u32>,
 }
 
 /// What a surge alert measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SurgeInfo {
+    /// The entity that surged (empty for a rule's surge).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub entity: String,
+    /// The rule that surged, for a rule's surge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     pub last_hour: u32,
-    /// The usual items per hour (mean over the baseline window).
+    /// The usual items per hour: an exponentially weighted mean of the daily
+    /// counts of the week before, per hour.
     pub baseline: f64,
     pub top_stories: Vec<String>,
 }
@@ -99,11 +109,85 @@ pub fn surge_alert(
         }],
         surge: Some(SurgeInfo {
             entity: entity.name.clone(),
+            rule: None,
             last_hour: rate.last_hour,
             baseline: (rate.baseline * 100.0).round() / 100.0,
             top_stories,
         }),
+        followup: None,
     }
+}
+
+/// The alert for a rule suddenly matching far more items than usual.
+pub fn rule_surge_alert(
+    rule: &RuleConfig,
+    rate: &crate::store::EntityRate,
+    top_stories: Vec<String>,
+    now: DateTime<Utc>,
+) -> Alert {
+    let id = rule.id.get_ref();
+    let hour = now.timestamp() / 3600;
+    let key = format!("surge:rule:{id}:{hour}");
+    Alert {
+        v: FORMAT_VERSION,
+        id: alert_id(now, "surge", "", &key),
+        ts: timestamp(now),
+        rule: "surge".to_string(),
+        title: format!("Surge: {}", rule.title()),
+        severity: rule.severity,
+        shadow: rule.shadow,
+        item: AlertItem {
+            key,
+            title: format!(
+                "rule {id} matched {} items in the last hour (usually {:.1} an hour)",
+                rate.last_hour, rate.baseline
+            ),
+            link: None,
+            published: None,
+            feed: AlertFeed {
+                url: String::new(),
+                name: Some("newswatch".to_string()),
+            },
+        },
+        story: rule_surge_story(id),
+        sources: 1,
+        matches: Vec::new(),
+        entities: Vec::new(),
+        surge: Some(SurgeInfo {
+            entity: String::new(),
+            rule: Some(id.clone()),
+            last_hour: rate.last_hour,
+            baseline: (rate.baseline * 100.0).round() / 100.0,
+            top_stories,
+        }),
+        followup: None,
+    }
+}
+
+/// The story key under which a rule's surges are deduplicated.
+pub fn rule_surge_story(rule: &str) -> String {
+    format!("surge-rule-{rule}")
+}
+
+/// A follow-up to `original` (a rule's alert on a story): the story has now
+/// been carried by `sources` feeds, reaching the threshold `reached`. The item
+/// and explanation stay those of the first alert; the id is stable for the
+/// story, rule and threshold.
+pub fn followup_alert(original: &Alert, reached: u32, sources: u32, now: DateTime<Utc>) -> Alert {
+    let marker = followup_key(reached);
+    Alert {
+        id: alert_id(now, &original.rule, &original.story, &marker),
+        ts: timestamp(now),
+        title: format!("{} (now {sources} sources)", original.title),
+        sources,
+        followup: Some(reached),
+        ..original.clone()
+    }
+}
+
+/// The item key a follow-up alert is recorded under in the state.
+pub fn followup_key(reached: u32) -> String {
+    format!("followup:{reached}")
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -252,6 +336,7 @@ impl AlertContext<'_> {
                 .collect(),
             entities,
             surge: None,
+            followup: None,
         }
     }
 }
@@ -322,6 +407,7 @@ pub fn feed_health_alert(
         matches: Vec::new(),
         entities: Vec::new(),
         surge: None,
+        followup: None,
     }
 }
 

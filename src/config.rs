@@ -309,6 +309,12 @@ pub struct StoriesConfig {
     pub surge_min_items: u32,
     /// At most one surge alert per entity within this window.
     pub surge_cooldown: HumanDuration,
+    /// Raise `surge` alerts also when a rule suddenly matches far more items
+    /// than usual (same factor, minimum and cooldown).
+    pub surge_rules: bool,
+    /// A follow-up alert when a story a rule alerted on reaches this many
+    /// sources (each number once per rule and story; empty: none).
+    pub followup_sources: Vec<u32>,
 }
 
 impl Default for StoriesConfig {
@@ -319,6 +325,8 @@ impl Default for StoriesConfig {
             surge_factor: 4.0,
             surge_min_items: 10,
             surge_cooldown: HumanDuration(Duration::from_secs(6 * 3600)),
+            surge_rules: true,
+            followup_sources: vec![5, 20],
         }
     }
 }
@@ -622,6 +630,15 @@ impl Config {
         if raw.fetch.max_bytes < 1024 {
             problems.push(locator.at(0..0, "fetch.max_bytes must be at least 1024"));
         }
+        if raw.stories.followup_sources.iter().any(|&n| n < 2) {
+            problems.push(locator.at(
+                0..0,
+                "stories.followup_sources must list numbers of 2 or more (the first alert has 1 source)",
+            ));
+        }
+        if !raw.stories.surge_factor.is_finite() || raw.stories.surge_factor <= 1.0 {
+            problems.push(locator.at(0..0, "stories.surge_factor must be greater than 1"));
+        }
         if raw.fetch.concurrency == 0 || raw.fetch.per_host == 0 {
             problems.push(locator.at(
                 0..0,
@@ -770,6 +787,11 @@ impl Config {
     pub fn rule(&self, index: usize) -> &RuleConfig {
         &self.raw.rules[index]
     }
+
+    /// The configured rule with this id, if any.
+    pub fn rule_by_id(&self, id: &str) -> Option<&RuleConfig> {
+        self.raw.rules.iter().find(|r| r.id.get_ref() == id)
+    }
 }
 
 /// Accepts `http(s)://…`, `file://…` and filesystem paths (relative ones
@@ -826,6 +848,18 @@ mod tests {
             ids.contains(&"troop-deployment") && ids.contains(&"eu-summit"),
             "{ids:?}"
         );
+    }
+
+    #[test]
+    fn story_settings_are_checked() {
+        let d = diagnostics("[stories]\nfollowup_sources = [1, 5]\nsurge_factor = 0.5\n");
+        let messages: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(messages[0].contains("followup_sources"), "{messages:?}");
+        assert!(messages[1].contains("surge_factor"), "{messages:?}");
+        let config =
+            Config::from_str("[stories]\nfollowup_sources = []\n", Origin::Builtin).unwrap();
+        assert!(config.raw.stories.followup_sources.is_empty());
     }
 
     #[test]

@@ -17,7 +17,8 @@ use std::time::Duration;
 use tracing::{debug, error, info, warn};
 
 use crate::alerts::{
-    Alert, AlertContext, FeedHealth, feed_health_alert, story_id, surge_alert, timestamp,
+    Alert, AlertContext, FeedHealth, feed_health_alert, followup_alert, followup_key,
+    rule_surge_alert, rule_surge_story, story_id, surge_alert, timestamp,
 };
 use crate::config::{Config, Feed};
 use crate::document::Document;
@@ -359,6 +360,7 @@ fn process(
         })?;
     }
     let mut seen_now: HashSet<&str> = HashSet::new();
+    let count_rules = config.raw.stories.surge && config.raw.stories.surge_rules;
     let count_cutoff = now - chrono::Duration::hours(SURGE_BASELINE_HOURS + 1);
     let mut new_items: Vec<(&crate::feed::Item, Option<StoryLink>, Vec<String>)> = Vec::new();
     let mut alerts: Vec<PendingAlert> = Vec::new();
@@ -383,6 +385,16 @@ fn process(
             .collect();
         entities.sort();
         entities.dedup();
+        // Rules run on caught-up items too: their matches per hour are the
+        // baseline a rule's surge is measured against.
+        let matches = config.rules.fired(&document);
+        if count_rules {
+            entities.extend(
+                matches
+                    .iter()
+                    .map(|m| rule_counter(config.rule(m.rule).id.get_ref())),
+            );
+        }
         // Old items join no story: stories are about what is happening now.
         let story = in_story_window.then(|| {
             let terms = signature(&document, &config.gazetteer);
@@ -394,7 +406,6 @@ fn process(
             report.caught_up += 1;
             continue;
         }
-        let matches = config.rules.fired(&document);
         if matches.is_empty() {
             continue;
         }
@@ -464,6 +475,12 @@ fn process(
         .collect();
     this_hour.sort();
     this_hour.dedup();
+    let mut touched_stories: Vec<String> = seen
+        .iter()
+        .filter_map(|s| s.story.as_ref().map(|(id, _)| id.clone()))
+        .collect();
+    touched_stories.sort();
+    touched_stories.dedup();
     let ingested = lock(store).ingest(
         &feed.url,
         status,
@@ -485,7 +502,84 @@ fn process(
             .alert_rules
             .extend(detect_surges(config, store, stories, &this_hour, now)?);
     }
+    if !config.raw.stories.followup_sources.is_empty() {
+        report
+            .alert_rules
+            .extend(follow_up(config, store, &touched_stories, now)?);
+    }
     Ok(report)
+}
+
+/// The key under which a rule's matches are counted per hour, beside entities.
+fn rule_counter(rule: &str) -> String {
+    format!("rule:{rule}")
+}
+
+/// Raises a follow-up alert for each rule that alerted on one of `stories`
+/// once the story reaches one of `stories.followup_sources` sources: only the
+/// highest number reached, and each number at most once per rule and story.
+fn follow_up(
+    config: &Config,
+    store: &Mutex<Store>,
+    stories: &[String],
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, PollCause> {
+    let thresholds = &config.raw.stories.followup_sources;
+    let Some(&lowest) = thresholds.iter().min() else {
+        return Ok(Vec::new());
+    };
+    let mut raised = Vec::new();
+    for story in stories {
+        let sources = lock(store).story_source_count(story)?;
+        if sources < lowest {
+            continue;
+        }
+        let reached = thresholds
+            .iter()
+            .copied()
+            .filter(|&t| t <= sources)
+            .max()
+            .unwrap_or(lowest);
+        // Per rule: its first alert on the story and the highest follow-up sent.
+        let mut per_rule: Vec<(String, Option<Alert>, u32)> = Vec::new();
+        for (rule, item_key, json) in lock(store).story_alerts(story)? {
+            let sent = item_key
+                .strip_prefix("followup:")
+                .and_then(|n| n.parse::<u32>().ok());
+            let entry = match per_rule.iter_mut().find(|(r, ..)| *r == rule) {
+                Some(entry) => entry,
+                None => {
+                    per_rule.push((rule, None, 0));
+                    per_rule.last_mut().expect("just pushed")
+                }
+            };
+            match sent {
+                Some(n) => entry.2 = entry.2.max(n),
+                None if entry.1.is_none() => entry.1 = serde_json::from_str(&json).ok(),
+                None => {}
+            }
+        }
+        for (rule, first, sent) in per_rule {
+            let Some(first) = first else { continue };
+            if sent >= reached || first.surge.is_some() || config.rule_by_id(&rule).is_none() {
+                continue;
+            }
+            let alert = followup_alert(&first, reached, sources, now);
+            let json = serde_json::to_string(&alert)
+                .expect("alerts serialize: every field is a plain string or number");
+            info!(rule = %rule, story = %story, sources, "story reached {reached} sources");
+            lock(store).record_alert(&PendingAlert {
+                id: alert.id,
+                rule: rule.clone(),
+                story: story.clone(),
+                item_key: followup_key(reached),
+                created_ms: now.timestamp_millis(),
+                json,
+            })?;
+            raised.push(rule);
+        }
+    }
+    Ok(raised)
 }
 
 /// Hours of history a surge is measured against.
@@ -513,7 +607,14 @@ fn detect_surges(
         if !surging {
             continue;
         }
-        let story = format!("surge-{id}");
+        let rule = id.strip_prefix("rule:").map(|r| (r, config.rule_by_id(r)));
+        if let Some((_, None)) = rule {
+            continue; // a rule since removed from the configuration
+        }
+        let story = match rule {
+            Some((r, _)) => rule_surge_story(r),
+            None => format!("surge-{id}"),
+        };
         if !lock_index(stories).claim("surge", &story, now.timestamp_millis(), cooldown_ms)
             || lock(store).alerted_recently(
                 "surge",
@@ -523,21 +624,27 @@ fn detect_surges(
         {
             continue;
         }
-        let Some(index) = config.gazetteer.lookup(id) else {
-            continue;
+        let alert = if let Some((r, Some(rule))) = rule {
+            let top = lock(store).top_stories_of_rule(r, (now.timestamp() - 3600) * 1000, 3)?;
+            info!(rule = %r, last_hour = rate.last_hour, baseline = rate.baseline, "surge");
+            rule_surge_alert(rule, &rate, top, now)
+        } else {
+            let Some(index) = config.gazetteer.lookup(id) else {
+                continue;
+            };
+            let entity = config.gazetteer.entity(index);
+            let top = lock(store).top_stories_with(id, now.timestamp() - 3600, 3)?;
+            info!(entity = %entity.name, last_hour = rate.last_hour, baseline = rate.baseline, "surge");
+            surge_alert(
+                entity,
+                config.gazetteer.kind_name(entity.kind),
+                &rate,
+                top,
+                now,
+            )
         };
-        let entity = config.gazetteer.entity(index);
-        let top = lock(store).top_stories_with(id, now.timestamp() - 3600, 3)?;
-        let alert = surge_alert(
-            entity,
-            config.gazetteer.kind_name(entity.kind),
-            &rate,
-            top,
-            now,
-        );
         let json = serde_json::to_string(&alert)
             .expect("alerts serialize: every field is a plain string or number");
-        info!(entity = %entity.name, last_hour = rate.last_hour, baseline = rate.baseline, "surge");
         lock(store).record_alert(&PendingAlert {
             id: alert.id,
             rule: alert.rule.clone(),

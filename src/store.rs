@@ -107,7 +107,38 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;",
     // 5: counting a story's sources reads the index alone.
     "CREATE INDEX story_items_story_feed ON story_items (story, feed_url);",
+    // 6: follow-up alerts look up the alerts raised on a story.
+    "CREATE INDEX alerts_story ON alerts (story);",
 ];
+
+/// Weight of the most recent day in the surge baseline.
+pub const BASELINE_DAY_WEIGHT: f64 = 0.3;
+
+/// The usual items per hour before `hour`, from `(hour, items)` counts: the
+/// counts are summed per day (24-hour spans ending at `hour`), and the days
+/// since the first with history are averaged with exponentially decaying
+/// weights ([`BASELINE_DAY_WEIGHT`] for the latest), so that a steadily
+/// growing topic raises its own baseline and a quiet week lowers it. A first
+/// day only partly covered by history counts as if its rate held all day.
+pub fn ewma_hourly_rate(hours: &[(i64, i64)], hour: i64, history_hours: i64) -> f64 {
+    if history_hours <= 0 {
+        return 0.0;
+    }
+    let days = ((history_hours + 23) / 24) as usize;
+    let mut daily = vec![0f64; days];
+    for &(h, items) in hours {
+        let ago = hour - 1 - h;
+        if (0..history_hours).contains(&ago) {
+            daily[days - 1 - (ago / 24) as usize] += items.max(0) as f64;
+        }
+    }
+    let first_day_hours = history_hours - 24 * (days as i64 - 1);
+    let mut rate = daily[0] * 24.0 / first_day_hours as f64;
+    for &day in &daily[1..] {
+        rate = BASELINE_DAY_WEIGHT * day + (1.0 - BASELINE_DAY_WEIGHT) * rate;
+    }
+    rate / 24.0
+}
 
 const FEED_COLUMNS: &str = "url, etag, last_modified, last_attempt, last_success, first_success, last_status,
     last_error, consecutive_failures, items_seen, moved_to, disabled, failing_since, down_alerted, interval_secs";
@@ -180,7 +211,7 @@ pub struct SeenItem<'a> {
 pub struct EntityRate {
     pub entity: String,
     pub last_hour: u32,
-    /// Mean items per hour over the baseline window before the last hour.
+    /// Usual items per hour before the last hour: see [`ewma_hourly_rate`].
     pub baseline: f64,
     /// Hours of history the baseline rests on.
     pub history_hours: i64,
@@ -643,23 +674,24 @@ impl Store {
             )
             .and_then(|mut s| s.query_row(params![entity, hour], |r| r.get(0)))
             .map_err(wrap)?;
-        let (total, first): (i64, Option<i64>) = self
+        let hours: Vec<(i64, i64)> = self
             .conn
             .prepare_cached(
-                "SELECT COALESCE(SUM(items), 0), MIN(hour) FROM entity_hours
+                "SELECT hour, items FROM entity_hours
                  WHERE entity = ?1 AND hour >= ?2 AND hour < ?3",
             )
             .and_then(|mut s| {
-                s.query_row(params![entity, hour - baseline_hours, hour], |r| {
+                s.query_map(params![entity, hour - baseline_hours, hour], |r| {
                     Ok((r.get(0)?, r.get(1)?))
-                })
+                })?
+                .collect()
             })
             .map_err(wrap)?;
-        let history_hours = first.map_or(0, |f| hour - f);
+        let history_hours = hours.iter().map(|&(h, _)| hour - h).max().unwrap_or(0);
         Ok(EntityRate {
             entity: entity.to_string(),
             last_hour: last_hour.max(0) as u32,
-            baseline: total as f64 / baseline_hours.max(1) as f64,
+            baseline: ewma_hourly_rate(&hours, hour, history_hours),
             history_hours,
         })
     }
@@ -679,6 +711,52 @@ impl Store {
             .query_map(params![since, pattern, limit as i64], |r| r.get(0))
             .map_err(|e| self.wrap(e))?;
         rows.collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Titles of the stories `rule` alerted on since `since_ms`, most sources first.
+    pub fn top_stories_of_rule(
+        &self,
+        rule: &str,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT title FROM stories WHERE id IN
+                   (SELECT story FROM alerts WHERE rule = ?1 AND created >= ?2)
+                 ORDER BY sources DESC, last_seen DESC LIMIT ?3",
+            )
+            .map_err(|e| self.wrap(e))?;
+        let rows = stmt
+            .query_map(params![rule, since_ms, limit as i64], |r| r.get(0))
+            .map_err(|e| self.wrap(e))?;
+        rows.collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// The number of distinct feeds that carried `story`.
+    pub fn story_source_count(&self, story: &str) -> Result<u32> {
+        self.conn
+            .prepare_cached("SELECT COUNT(DISTINCT feed_url) FROM story_items WHERE story = ?1")
+            .and_then(|mut s| s.query_row([story], |r| r.get::<_, i64>(0)))
+            .map(|n| n.max(0) as u32)
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// The alerts raised on `story`, oldest first: rule, item key, JSON line.
+    pub fn story_alerts(&self, story: &str) -> Result<Vec<(String, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT rule, item_key, json FROM alerts WHERE story = ?1 ORDER BY created, id",
+            )
+            .map_err(|e| self.wrap(e))?;
+        let rows = stmt
+            .query_map([story], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| self.wrap(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.wrap(e))
     }
 
@@ -817,6 +895,30 @@ fn feed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_surge_baseline_weighs_recent_days_more() {
+        let hour = 10_000;
+        let steady: Vec<(i64, i64)> = (1..=168).map(|ago| (hour - ago, 2)).collect();
+        assert!((ewma_hourly_rate(&steady, hour, 168) - 2.0).abs() < 1e-9);
+        // A quiet week with one busy day: the busier the more recent the day.
+        let busy_on = |day: i64| -> f64 {
+            let hours: Vec<(i64, i64)> = (1..=168)
+                .map(|ago| (hour - ago, if (ago - 1) / 24 == day { 10 } else { 1 }))
+                .collect();
+            ewma_hourly_rate(&hours, hour, 168)
+        };
+        assert!(
+            busy_on(0) > busy_on(1) && busy_on(1) > busy_on(6),
+            "{}",
+            busy_on(0)
+        );
+        assert!(busy_on(6) > 1.0);
+        // Half a day of history at 3 an hour reads as 3 an hour.
+        let half: Vec<(i64, i64)> = (1..=12).map(|ago| (hour - ago, 3)).collect();
+        assert!((ewma_hourly_rate(&half, hour, 12) - 3.0).abs() < 1e-9);
+        assert_eq!(ewma_hourly_rate(&[], hour, 0), 0.0);
+    }
 
     fn alert(id: &str) -> PendingAlert {
         PendingAlert {

@@ -226,3 +226,176 @@ fn a_sudden_surge_is_detected_and_a_steady_background_is_not() {
     assert!(out.status.success());
     assert_eq!(sandbox.alerts().len(), 1);
 }
+
+#[test]
+fn a_story_reaching_more_sources_gets_one_follow_up() {
+    let sandbox = Sandbox::new();
+    let reports = [
+        (
+            "North Korea sends thousands of soldiers to Russia's Kursk region",
+            "Pyongyang has dispatched troops to fight alongside Russian forces in Kursk, Ukrainian intelligence said.",
+        ),
+        (
+            "Pyongyang dispatches troops to Kursk to back Russian forces",
+            "Thousands of North Korean soldiers have arrived in the Kursk region to fight alongside Russia, according to Kyiv.",
+        ),
+        (
+            "Ukraine says North Korean soldiers now fight alongside Russian troops in Kursk",
+            "Kyiv intelligence says thousands of troops sent by Pyongyang are in the Kursk region.",
+        ),
+        (
+            "Kursk: thousands of North Korean troops fight alongside Russian soldiers",
+            "Troops sent by Pyongyang are fighting alongside Russian forces in the Kursk region, Kyiv said.",
+        ),
+    ];
+    let feeds = |n: usize| {
+        let mut config = String::from("[stories]\nfollowup_sources = [3]\n\n");
+        for (i, (title, summary)) in reports.iter().take(n).enumerate() {
+            let path = sandbox.path(&format!("desk{i}.xml"));
+            std::fs::write(&path, rss(&[(&format!("k{i}"), title, summary)])).unwrap();
+            config.push_str(&format!(
+                "[[feeds]]\nurl = \"{}\"\nname = \"Desk {i}\"\n\n",
+                path.display()
+            ));
+        }
+        sandbox.write_config(&format!("{config}{}", builtin_rules()));
+    };
+    let troop_alerts = || -> Vec<serde_json::Value> {
+        sandbox
+            .alerts()
+            .into_iter()
+            .filter(|a| a["rule"] == "troop-deployment")
+            .collect()
+    };
+
+    feeds(3);
+    let out = sandbox.run(&["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let alerts = troop_alerts();
+    assert_eq!(alerts.len(), 2, "the alert and one follow-up: {alerts:#?}");
+    let first = alerts.iter().find(|a| a.get("followup").is_none()).unwrap();
+    let follow = alerts.iter().find(|a| a["followup"] == 3).unwrap();
+    assert_eq!(follow["story"], first["story"]);
+    assert_eq!(follow["sources"], 3);
+    assert_eq!(
+        follow["item"], first["item"],
+        "the follow-up repeats the first item"
+    );
+    assert_ne!(follow["id"], first["id"]);
+    assert!(
+        follow["title"]
+            .as_str()
+            .unwrap()
+            .ends_with("(now 3 sources)"),
+        "{follow:#?}"
+    );
+
+    // A fourth source crosses no new threshold: nothing more.
+    feeds(4);
+    let out = sandbox.run(&["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(troop_alerts().len(), 2);
+}
+
+#[test]
+fn a_rule_matching_far_more_than_usual_raises_a_rule_surge() {
+    let now = chrono::Utc::now();
+    if now.timestamp() % 3600 > 3580 {
+        std::thread::sleep(std::time::Duration::from_secs(25));
+    }
+    let now = chrono::Utc::now();
+    let mut xml = String::from("<rss version=\"2.0\"><channel><title>wire</title>");
+    let mut push = |guid: String, title: String, at: chrono::DateTime<chrono::Utc>| {
+        xml.push_str(&format!(
+            "<item><guid>{guid}</guid><title>{title}</title><pubDate>{}</pubDate></item>",
+            at.to_rfc2822()
+        ));
+    };
+    // A week of one harbour closure and one grain shipment an hour.
+    for h in 1..=168 {
+        let at = now - chrono::Duration::hours(h);
+        push(
+            format!("h-{h}"),
+            format!("Harbour closure notice {h} for small craft"),
+            at,
+        );
+        push(
+            format!("g-{h}"),
+            format!("Grain shipment report {h} from the river terminal"),
+            at,
+        );
+    }
+    // This hour: grain as usual, harbour closures everywhere.
+    push(
+        "g-now".into(),
+        "Grain shipment report from the river terminal".into(),
+        now,
+    );
+    let places = [
+        "north",
+        "south",
+        "east",
+        "west",
+        "inner",
+        "outer",
+        "fishing",
+        "ferry",
+        "container",
+        "naval",
+        "marina",
+        "oil",
+    ];
+    for (i, place) in places.iter().enumerate() {
+        push(
+            format!("h-now-{i}"),
+            format!("Harbour closure hits the {place} docks"),
+            now,
+        );
+    }
+    xml.push_str("</channel></rss>");
+
+    let sandbox = Sandbox::new();
+    let feed = sandbox.path("wire.xml");
+    std::fs::write(&feed, xml).unwrap();
+    sandbox.write_config(&format!(
+        "[defaults]\ncatch_up = \"1m\"\n\n[[feeds]]\nurl = \"{}\"\n\n\
+         [[rules]]\nid = \"harbour\"\ntitle = \"Harbour closures\"\nquery = \"harbour closure*\"\n\n\
+         [[rules]]\nid = \"grain\"\nquery = \"grain shipment\"\n",
+        feed.display()
+    ));
+    let out = sandbox.run(&["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let alerts = sandbox.alerts();
+    let surges: Vec<_> = alerts.iter().filter(|a| a["rule"] == "surge").collect();
+    assert_eq!(surges.len(), 1, "{alerts:#?}");
+    let surge = surges[0];
+    assert_eq!(surge["title"], "Surge: Harbour closures");
+    assert_eq!(surge["surge"]["rule"], "harbour");
+    assert!(surge["surge"].get("entity").is_none(), "{surge:#?}");
+    assert_eq!(surge["surge"]["last_hour"], 12);
+    let baseline = surge["surge"]["baseline"].as_f64().unwrap();
+    assert!((0.9..=1.1).contains(&baseline), "{baseline}");
+    let top = surge["surge"]["top_stories"].as_array().unwrap();
+    assert!(
+        !top.is_empty()
+            && top
+                .iter()
+                .all(|t| t.as_str().unwrap().starts_with("Harbour")),
+        "{top:?}"
+    );
+    // The items of this hour alerted as usual; the steady rule raised no surge.
+    assert!(alerts.iter().filter(|a| a["rule"] == "harbour").count() >= 1);
+    assert_eq!(alerts.iter().filter(|a| a["rule"] == "grain").count(), 1);
+
+    let out = sandbox.run(&["once"]);
+    assert!(out.status.success());
+    assert_eq!(
+        sandbox
+            .alerts()
+            .iter()
+            .filter(|a| a["rule"] == "surge")
+            .count(),
+        1,
+        "once per cooldown"
+    );
+}
