@@ -359,7 +359,12 @@ struct Article {
     body_html: String,
 }
 
-fn article(words: &Words, rng: &mut Rng, number: usize, base: DateTime<Utc>) -> Article {
+fn article(
+    words: &Words,
+    rng: &mut Rng,
+    number: usize,
+    published: DateTime<Utc>,
+) -> Article {
     let length = 7 + rng.below(8);
     let mut title = words.sentence(rng, length);
     if rng.chance(10) {
@@ -379,7 +384,7 @@ fn article(words: &Words, rng: &mut Rng, number: usize, base: DateTime<Utc>) -> 
             1 + number % 28
         ),
         title,
-        published: base - chrono::Duration::minutes((number * 7) as i64),
+        published,
         author: *rng.pick(AUTHORS),
         section,
         summary_html,
@@ -497,7 +502,11 @@ fn corpus_command(args: &[String]) -> io::Result<()> {
             // One seed per (format, file): any file can be regenerated alone.
             let mut rng = Rng(0x6e77_636f_6d70_0000 ^ ((f as u64) << 32) ^ file as u64);
             let articles: Vec<Article> = (0..items)
-                .map(|i| article(&words, &mut rng, file * items + i, base))
+                .map(|i| {
+                    let number = file * items + i;
+                    let published = base - chrono::Duration::minutes(number as i64 * 7);
+                    article(&words, &mut rng, number, published)
+                })
                 .collect();
             let text = match format {
                 "rss" => rss_file(&articles, file),
@@ -715,7 +724,11 @@ fn idle_command(args: &[String]) -> io::Result<()> {
         .map(|f| {
             let mut rng = Rng(0x6964_6c65_0000_0000 ^ f as u64);
             let articles: Vec<Article> = (0..items)
-                .map(|i| article(&words, &mut rng, f * items + i, now))
+                .map(|i| {
+                    // Within the last 12 hours: inside the catch-up window.
+                    let age = chrono::Duration::minutes((i * 37 + f % 30) as i64);
+                    article(&words, &mut rng, f * items + i, now - age)
+                })
                 .collect();
             rss_file(&articles, f).into_bytes()
         })
@@ -742,8 +755,8 @@ fn idle_command(args: &[String]) -> io::Result<()> {
     }
     text.push_str(
         "[[rules]]\nid = \"troops\"\nseverity = \"high\"\n\
-         query = '(troops OR soldiers) NEAR/12 (deploy* OR sent) AND kind:country>=2'\n\n\
-         [[rules]]\nid = \"summit\"\nquery = 'summit AND (leaders OR ministers)'\n",
+         query = '(troops OR soldiers) NEAR/3 border AND kind:country>=2'\n\n\
+         [[rules]]\nid = \"summit\"\nquery = 'summit NEAR/2 leaders'\n",
     );
     fs::write(&config, text)?;
     let log = dir.path().join("newswatch.log");
@@ -786,6 +799,10 @@ fn idle_command(args: &[String]) -> io::Result<()> {
     }
     let last = *samples.last().expect("at least the first sample");
     let smaps = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    if keep {
+        // The full map, to see what holds the memory.
+        let _ = fs::copy(format!("/proc/{pid}/smaps"), dir.path().join("smaps.txt"));
+    }
     // SIGTERM: the daemon stops cleanly.
     let _ = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
