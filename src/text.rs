@@ -143,9 +143,15 @@ impl NormText {
     /// The folded form of token `i`.
     pub fn folded_token(&self, i: usize) -> &str {
         let start = self.tokens[i].folded_start as usize;
-        let end = self.folded[start..]
-            .find(' ')
-            .map_or(self.folded.len(), |n| start + n);
+        // Folded tokens are separated by exactly one space, so a token ends
+        // one byte before the next one starts: no need to scan for the space
+        // (entity tagging and name guessing ask for every token).
+        let end = match self.tokens.get(i + 1) {
+            Some(next) => next.folded_start as usize - 1,
+            None => self.folded[start..]
+                .find(' ')
+                .map_or(self.folded.len(), |n| start + n),
+        };
         &self.folded[start..end]
     }
 }
