@@ -3,7 +3,7 @@
 # run. See BENCHMARKS.md, "Against the alternatives", for what each part
 # measures and how to read the numbers.
 #
-#   bench/run.sh                      # everything, 5 runs each (about 8 minutes on 2 cores)
+#   bench/run.sh                      # everything, 5 runs each (16 minutes on 2 busy cores)
 #   bench/run.sh --runs 3             # fewer repetitions
 #   bench/run.sh --only parse,rules   # a subset: parse, rules, e2e, idle
 #

@@ -53,10 +53,10 @@ def parse_section(rows):
     )
     out.append("")
     out.append(
-        "| tool | format | items/CPU-s | items/s (wall) | MB/s (wall) | parse s | normalize s "
+        "| tool | format | items/CPU-s | MB/CPU-s | items/s (wall) | MB/s (wall) | parse s | normalize s "
         "| process peak RSS MB | process CPU s |"
     )
-    out.append("|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
     totals = {}
     for (tool, variant), runs in by_run.items():
         label = f"{tool} ({variant})"
@@ -64,12 +64,13 @@ def parse_section(rows):
             sel = [r for rs in runs.values() for r in rs if r["format"] == fmt]
             out.append(
                 f"| {label} | {fmt} | {spread((r['items_per_cpu_s'] for r in sel if 'items_per_cpu_s' in r), '{:,.0f}')} "
+                f"| {spread(r['bytes'] / 1e6 / r['cpu_s'] for r in sel if r.get('cpu_s'))} "
                 f"| {spread((r['items_per_s'] for r in sel), '{:,.0f}')} "
                 f"| {spread(r['mb_per_s'] for r in sel)} "
                 f"| {spread((r['parse_s'] for r in sel), '{:.2f}')} "
                 f"| {spread((r['normalize_s'] for r in sel), '{:.2f}')} | | |"
             )
-        rate_cpu, rate_wall, mb_wall = [], [], []
+        rate_cpu, mb_cpu, rate_wall, mb_wall = [], [], [], []
         for rs in runs.values():
             n = sum(r["items"] for r in rs)
             t = sum(r["total_s"] for r in rs)
@@ -77,11 +78,12 @@ def parse_section(rows):
             mb_wall.append(sum(r["bytes"] for r in rs) / 1e6 / t)
             if all("cpu_s" in r for r in rs):
                 rate_cpu.append(n / sum(r["cpu_s"] for r in rs))
+                mb_cpu.append(sum(r["bytes"] for r in rs) / 1e6 / sum(r["cpu_s"] for r in rs))
         rss = [rs[0]["peak_rss_mb"] for rs in runs.values()]
         cpu = [rs[0]["process_cpu_s"] for rs in runs.values()]
         totals[(tool, variant)] = (rate_cpu, rate_wall)
         out.append(
-            f"| {label} | **both** | **{spread(rate_cpu, '{:,.0f}')}** "
+            f"| {label} | **both** | **{spread(rate_cpu, '{:,.0f}')}** | **{spread(mb_cpu)}** "
             f"| **{spread(rate_wall, '{:,.0f}')}** | **{spread(mb_wall)}** | | "
             f"| {spread(rss)} | {spread(cpu, '{:.2f}')} |"
         )

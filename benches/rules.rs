@@ -1003,7 +1003,9 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .filter(|&r: &usize| r > 0)
             .unwrap_or(5);
-        compare(&docs, &lowered, &vocab, &all_rules, &gazetteer, &counts, rounds);
+        compare(
+            &docs, &lowered, &vocab, &all_rules, &gazetteer, &counts, rounds,
+        );
         return;
     }
     if std::env::var_os("RULES_BENCH_RATIOS").is_some() {

@@ -360,12 +360,7 @@ struct Article {
     body_html: String,
 }
 
-fn article(
-    words: &Words,
-    rng: &mut Rng,
-    number: usize,
-    published: DateTime<Utc>,
-) -> Article {
+fn article(words: &Words, rng: &mut Rng, number: usize, published: DateTime<Utc>) -> Article {
     let length = 7 + rng.below(8);
     let mut title = words.sentence(rng, length);
     if rng.chance(10) {
