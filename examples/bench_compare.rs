@@ -298,20 +298,20 @@ fn article_body(words: &Words, rng: &mut Rng, item: usize) -> String {
         out.push_str(&paragraph(words, rng, item));
         out.push('\n');
         if p == 1 && rng.chance(25) {
-            let _ = write!(
+            let _ = writeln!(
                 out,
                 "<figure class=\"image\"><img src=\"https://cdn.example.com/img/{item}.jpg\" \
                  alt=\"{}\" width=\"1200\" height=\"675\" loading=\"lazy\"/>\
-                 <figcaption>{} <span class=\"credit\">Photo: {}</span></figcaption></figure>\n",
+                 <figcaption>{} <span class=\"credit\">Photo: {}</span></figcaption></figure>",
                 escape_html(&words.sentence(rng, 6)).replace('"', "&quot;"),
                 html_sentence(words, rng, item),
                 rng.pick(AUTHORS)
             );
         }
         if p == 2 && rng.chance(15) {
-            let _ = write!(
+            let _ = writeln!(
                 out,
-                "<blockquote><p>{}</p><footer>&mdash; {}</footer></blockquote>\n",
+                "<blockquote><p>{}</p><footer>&mdash; {}</footer></blockquote>",
                 html_sentence(words, rng, item),
                 rng.pick(AUTHORS)
             );
@@ -324,12 +324,12 @@ fn article_body(words: &Words, rng: &mut Rng, item: usize) -> String {
             out.push_str("</ul>\n");
         }
         if p == 3 && rng.chance(10) {
-            let _ = write!(
+            let _ = writeln!(
                 out,
                 "<blockquote class=\"twitter-tweet\"><p lang=\"en\" dir=\"ltr\">{}</p>&mdash; Newsroom \
                  (@newsroom) <a href=\"https://twitter.com/newsroom/status/{item}\">November 25, 2026</a>\
                  </blockquote><script async src=\"https://platform.twitter.com/widgets.js\" \
-                 charset=\"utf-8\"></script>\n",
+                 charset=\"utf-8\"></script>",
                 html_sentence(words, rng, item)
             );
         }
@@ -381,7 +381,7 @@ fn article(words: &Words, rng: &mut Rng, number: usize, published: DateTime<Utc>
         ),
         title,
         published,
-        author: *rng.pick(AUTHORS),
+        author: AUTHORS[rng.below(AUTHORS.len())],
         section,
         summary_html,
         body_html,
@@ -464,14 +464,14 @@ fn atom_file(articles: &[Article], file: usize) -> String {
                 .replace("&nbsp;", "\u{a0}")
                 .replace("&mdash;", "—")
                 .replace(" async ", " async=\"async\" ");
-            let _ = write!(
+            let _ = writeln!(
                 out,
-                "<content type=\"xhtml\"><div xmlns=\"http://www.w3.org/1999/xhtml\">{xhtml}</div></content>\n"
+                "<content type=\"xhtml\"><div xmlns=\"http://www.w3.org/1999/xhtml\">{xhtml}</div></content>"
             );
         } else {
-            let _ = write!(
+            let _ = writeln!(
                 out,
-                "<content type=\"html\">{}</content>\n",
+                "<content type=\"html\">{}</content>",
                 escape_html(&a.body_html)
             );
         }
