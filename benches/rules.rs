@@ -81,6 +81,11 @@
 //! three rounds, so that load from other processes affects both sides alike.
 //! `RULES_BENCH_PROFILE=N` only runs `evaluate` with N rules over the corpus
 //! twenty times, for a profiler (`perf record -g target/release/deps/rules-…`).
+//! `RULES_BENCH_COMPARE=10,100,1000` (any list of rule counts) measures, per
+//! count, newswatch's `fired` against both regex-per-rule baselines in
+//! `RULES_BENCH_ROUNDS` (default 5) interleaved rounds, and prints the median
+//! and range of each in µs per item plus a `compare:` summary line per count
+//! (what `bench/run.sh` collects).
 
 use std::collections::{BTreeSet, HashMap};
 use std::hint::black_box;
@@ -823,6 +828,87 @@ fn ratios(
     }
 }
 
+/// Median and range of a list of timings.
+fn median_range(values: &[f64]) -> (f64, f64, f64) {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let median = if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    };
+    (median, sorted[0], sorted[n - 1])
+}
+
+/// `RULES_BENCH_COMPARE`: newswatch (`fired`: which rules fire, as `is_match`
+/// tells for a regex) against both regex-per-rule baselines at
+/// each rule count, in interleaved rounds (load from other processes then
+/// affects all three alike). Times are per item: newswatch runs over every
+/// item, each baseline over as many items as keep a round under a second or
+/// so (the same first items for both baselines' share of the corpus).
+fn compare(
+    docs: &[Document],
+    lowered: &[String],
+    vocab: &Vocabulary,
+    all_rules: &[(String, String)],
+    gazetteer: &Gazetteer,
+    counts: &[usize],
+    rounds: usize,
+) {
+    for &n in counts {
+        let set = rules::compile(
+            all_rules[..n].iter().map(|(i, q)| (i.as_str(), q.as_str())),
+            gazetteer,
+        )
+        .expect("generated rules compile");
+        let words_only = baseline_regexes(&set, vocab, Baseline::WordsOnly);
+        let all_terms = baseline_regexes(&set, vocab, Baseline::AllTerms);
+        let n_words = (500_000 / n).clamp(50, docs.len());
+        let n_all = (50_000 / n).clamp(50, docs.len());
+        // Warm the lazy DFAs once, as criterion's warm-up does.
+        black_box(regex_all(&words_only, &lowered[..n_words]));
+        black_box(regex_all(&all_terms, &lowered[..n_all]));
+        let per_item_us = |start: std::time::Instant, items: usize| {
+            start.elapsed().as_secs_f64() * 1e6 / items as f64
+        };
+        let (mut ours, mut words, mut all) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let start = std::time::Instant::now();
+            let fired = black_box(fired_all(&set, docs));
+            ours.push(per_item_us(start, docs.len()));
+            let start = std::time::Instant::now();
+            black_box(regex_all(&words_only, &lowered[..n_words]));
+            words.push(per_item_us(start, n_words));
+            let start = std::time::Instant::now();
+            black_box(regex_all(&all_terms, &lowered[..n_all]));
+            all.push(per_item_us(start, n_all));
+            eprintln!(
+                "{n:>5} rules, round {round}: newswatch {:.2} µs/item ({fired} matches over {} items), \
+                 regex words-only {:.1} µs/item ({n_words} items, {} regexes), \
+                 all-terms {:.1} µs/item ({n_all} items, {} regexes)",
+                ours[round],
+                docs.len(),
+                words[round],
+                words_only.len(),
+                all[round],
+                all_terms.len()
+            );
+        }
+        let (o, o_min, o_max) = median_range(&ours);
+        let (w, w_min, w_max) = median_range(&words);
+        let (a, a_min, a_max) = median_range(&all);
+        println!(
+            "compare: rules={n} rounds={rounds} newswatch_us={o:.3} [{o_min:.3}-{o_max:.3}] \
+             words_only_us={w:.2} [{w_min:.2}-{w_max:.2}] all_terms_us={a:.2} [{a_min:.2}-{a_max:.2}] \
+             ratio_words_only={:.1} ratio_all_terms={:.1} newswatch_items_per_s={:.0}",
+            w / o,
+            a / o,
+            1e6 / o
+        );
+    }
+}
+
 fn main() {
     let mut criterion = Criterion::default()
         .sample_size(10)
@@ -898,6 +984,23 @@ fn main() {
             "{} rules: {passes} × evaluate in {:?} ({matches} matches)",
             rules.len(),
             start.elapsed()
+        );
+        return;
+    }
+    if let Ok(counts) = std::env::var("RULES_BENCH_COMPARE") {
+        let counts: Vec<usize> = counts
+            .split(',')
+            .filter_map(|c| c.trim().parse().ok())
+            .filter(|&c| c > 0)
+            .map(|c: usize| c.min(max_rules))
+            .collect();
+        let rounds = std::env::var("RULES_BENCH_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&r: &usize| r > 0)
+            .unwrap_or(5);
+        compare(
+            &docs, &lowered, &vocab, &all_rules, &gazetteer, &counts, rounds,
         );
         return;
     }

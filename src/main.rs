@@ -201,6 +201,22 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime can be built on any supported platform")
 }
 
+/// Threads for the daemon's blocking work (parsing and the state, which is
+/// one SQLite connection behind a mutex). Tokio's default allows 512: a burst
+/// of polls then starts dozens of threads that mostly wait for that mutex,
+/// and each leaves memory behind after it exits (its malloc arena, its own
+/// cache of every lazily built regex it used), which a long-running process
+/// keeps for good. A few threads keep both cores busy.
+const DAEMON_BLOCKING_THREADS: usize = 4;
+
+fn daemon_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(DAEMON_BLOCKING_THREADS)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime can be built on any supported platform")
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
@@ -266,7 +282,7 @@ fn main() -> ExitCode {
         Command::Import { file } => commands::import(&config, &file),
         Command::Stories { json, since, limit } => commands::stories(&config, json, since, limit),
         Command::Export { file } => commands::export(&config, file.as_deref()),
-        Command::Run { no_watch } => runtime()
+        Command::Run { no_watch } => daemon_runtime()
             .block_on(newswatch::daemon::run(
                 config,
                 newswatch::daemon::RunOptions {

@@ -190,6 +190,11 @@ fn joined(text: &NormText, i: usize) -> bool {
 /// The name starting at token `start`: 2–4 capitalised tokens (particles
 /// allowed inside), or `None`.
 fn name_at(text: &NormText, start: usize) -> Option<usize> {
+    // A name starts with a capital (a particle may not open it): most tokens
+    // are ruled out here, before any folded form is looked up.
+    if !capitalised(text, start) {
+        return None;
+    }
     let n = text.tokens.len();
     let mut end = start;
     let mut capitals = 0;
@@ -198,7 +203,7 @@ fn name_at(text: &NormText, start: usize) -> Option<usize> {
         let is_cap = capitalised(text, end)
             && !NOT_NAMES.contains(&word)
             && word.chars().all(char::is_alphabetic);
-        let is_particle = PARTICLES.contains(&word) && capitals > 0;
+        let is_particle = capitals > 0 && PARTICLES.contains(&word);
         if !(is_cap || is_particle) {
             break;
         }
@@ -228,9 +233,10 @@ pub fn guess_names(text: &NormText, field: Field, known: &[Mention]) -> Vec<Gues
     let n = text.tokens.len();
     let mut i = 0;
     while i < n {
-        let after_title =
-            i > 0 && TITLES.contains(&text.folded_token(i - 1)) && joined(text, i - 1);
+        // A capitalised run first (cheap, and rare), then its context.
         let candidate = name_at(text, i).filter(|&end| {
+            let after_title =
+                i > 0 && TITLES.contains(&text.folded_token(i - 1)) && joined(text, i - 1);
             let before_said = end < n && SAID.contains(&text.folded_token(end));
             (after_title || before_said) && !(i..end).any(covered)
         });
