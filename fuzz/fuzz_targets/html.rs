@@ -15,6 +15,9 @@ fuzz_target!(|data: &[u8]| {
         "control character in {text:?}"
     );
     assert_eq!(text.trim(), text, "untrimmed text");
-    assert!(!text.contains("  ") && !text.contains("\n\n"), "whitespace run in {text:?}");
+    assert!(
+        !text.contains("  ") && !text.contains("\n\n"),
+        "whitespace run in {text:?}"
+    );
     let _ = NormText::new(text);
 });
