@@ -210,10 +210,11 @@ fn patch_rss_version(bytes: &[u8]) -> Option<Vec<u8>> {
 /// that includes another document), a first one longer than that, or the
 /// declaration of a UTF-16 document. A long first declaration is rewritten
 /// to its version and encoding. XML allows a declaration only as a
-/// document's first markup, so every other `<?xml …?>` becomes `<?xml-misplaced …?>`, which parsers skip. That is done
-/// everywhere, CDATA included: deciding what is markup is the parser's job,
-/// and a stray declaration inside CDATA is rare enough to be marked too. UTF-16
-/// is decoded to UTF-8 here, which makes its own declaration wrong as well.
+/// document's first markup, so every other `<?xml …?>` becomes
+/// `<?xml-misplaced …?>`, which parsers skip. That is done everywhere, CDATA
+/// included: deciding what is markup is the parser's job, and a stray
+/// declaration inside CDATA is rare enough to be marked too. UTF-16 is
+/// decoded to UTF-8 here, which makes its own declaration wrong as well.
 fn defuse_declarations(bytes: &[u8]) -> Option<Vec<u8>> {
     let utf16 = match bytes {
         [0xFE, 0xFF, ..] | [0, b'<', 0, b'?', ..] => Some(u16::from_be_bytes as fn([u8; 2]) -> u16),

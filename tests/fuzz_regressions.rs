@@ -62,11 +62,14 @@ fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
         .collect()
 }
 
+/// Replays one input, panicking on a wrong result.
+type Check = fn(&Path, &[u8]);
+
 /// Every input of every target gives a sensible result, each well within a
 /// second or two even in a debug build.
 #[test]
 fn fuzz_findings_stay_fixed() {
-    let checks: [(&str, fn(&Path, &[u8])); 4] = [
+    let checks: [(&str, Check); 4] = [
         ("feed", check_feed),
         ("html", check_html),
         ("rules", check_rule),
