@@ -46,6 +46,8 @@ pub struct FeedError {
 /// Parses feed bytes. `base_url` resolves relative links.
 pub fn parse_feed(bytes: &[u8], base_url: &str) -> Result<ParsedFeed, FeedError> {
     let base = base_url.starts_with("http").then_some(base_url);
+    let defused = defuse_declarations(bytes);
+    let bytes = defused.as_deref().unwrap_or(bytes);
     let parse = |bytes: &[u8]| {
         feed_rs::parser::Builder::new()
             .base_uri(base)
@@ -197,6 +199,112 @@ fn patch_rss_version(bytes: &[u8]) -> Option<Vec<u8>> {
     }
     patched.extend_from_slice(&bytes[tag_end..]);
     Some(patched)
+}
+
+/// The document with the XML declarations that could crash the parser turned
+/// into harmless processing instructions, or `None` when it has none.
+///
+/// quick-xml (under feed-rs) switches its decoder when it meets a declaration
+/// naming another encoding, and panics when that happens once it has decoded
+/// past the first 64 bytes: a second declaration in mid-document (a template
+/// that includes another document), a first one longer than that, or the
+/// declaration of a UTF-16 document. A long first declaration is rewritten
+/// to its version and encoding. XML allows a declaration only as a
+/// document's first markup, so every other `<?xml …?>` becomes
+/// `<?xml-misplaced …?>`, which parsers skip. That is done everywhere, CDATA
+/// included: deciding what is markup is the parser's job, and a stray
+/// declaration inside CDATA is rare enough to be marked too. UTF-16 is
+/// decoded to UTF-8 here, which makes its own declaration wrong as well.
+fn defuse_declarations(bytes: &[u8]) -> Option<Vec<u8>> {
+    let utf16 = match bytes {
+        [0xFE, 0xFF, ..] | [0, b'<', 0, b'?', ..] => Some(u16::from_be_bytes as fn([u8; 2]) -> u16),
+        [0xFF, 0xFE, ..] | [b'<', 0, b'?', 0, ..] => Some(u16::from_le_bytes as fn([u8; 2]) -> u16),
+        _ => None,
+    };
+    let decoded;
+    let text = match utf16 {
+        Some(unit) => {
+            let units = bytes
+                .chunks_exact(2)
+                .map(|pair| unit([pair[0], pair[1]]))
+                .skip_while(|&u| u == 0xFEFF);
+            decoded = char::decode_utf16(units)
+                .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+                .collect::<String>()
+                .into_bytes();
+            &decoded[..]
+        }
+        None => bytes,
+    };
+    let bom = if text.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let mut out: Option<Vec<u8>> = utf16.map(|_| Vec::with_capacity(text.len()));
+    let mut copied = 0;
+    // The one declaration quick-xml may act on: the document's first markup,
+    // when it lies within the first 64 bytes. A longer one (padding, more
+    // attributes, blank lines before it) is shortened to what matters.
+    let first = text[bom..]
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map(|at| bom + at)
+        .filter(|&at| utf16.is_none() && is_declaration(&text[at..]));
+    let first_end = first.and_then(|at| find(&text[at..], b"?>").map(|i| at + i + 2));
+    if let (Some(at), Some(end)) = (first, first_end.filter(|&end| end > 60)) {
+        let out = out.get_or_insert_with(|| Vec::with_capacity(text.len()));
+        out.extend_from_slice(&text[..bom]);
+        out.extend_from_slice(b"<?xml version=\"1.0\"");
+        // Labels are short words; anything else names no encoding.
+        let label = declared_encoding(&text[at..end]).filter(|l| {
+            l.len() <= 20
+                && l.iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        });
+        if let Some(label) = label {
+            out.extend_from_slice(b" encoding=\"");
+            out.extend_from_slice(label);
+            out.push(b'"');
+        }
+        out.extend_from_slice(b"?>");
+        copied = end;
+    }
+    // Within the first declaration `<?xml` is its text, not a declaration.
+    let scan_from = first_end.unwrap_or(0);
+    for at in scan_from..text.len() {
+        if !is_declaration(&text[at..]) {
+            continue;
+        }
+        let out = out.get_or_insert_with(|| Vec::with_capacity(text.len() + 16));
+        out.extend_from_slice(&text[copied..at + 5]);
+        out.extend_from_slice(b"-misplaced");
+        copied = at + 5;
+    }
+    out.map(|mut out| {
+        out.extend_from_slice(&text[copied..]);
+        out
+    })
+}
+
+/// Whether `text` starts with what quick-xml reads as an XML declaration:
+/// `<?xml` then whitespace or `?>`.
+fn is_declaration(text: &[u8]) -> bool {
+    text.starts_with(b"<?xml") && matches!(text.get(5), Some(b' ' | b'\t' | b'\r' | b'\n' | b'?'))
+}
+
+/// The value of a declaration's `encoding` pseudo-attribute.
+fn declared_encoding(declaration: &[u8]) -> Option<&[u8]> {
+    let at = declaration
+        .windows(9)
+        .position(|w| w[0].is_ascii_whitespace() && &w[1..] == b"encoding")?;
+    let value = declaration[at + 9..]
+        .trim_ascii_start()
+        .strip_prefix(b"=")?
+        .trim_ascii_start();
+    let quote = *value.first().filter(|&&q| q == b'"' || q == b'\'')?;
+    let len = value[1..].iter().position(|&b| b == quote)?;
+    Some(&value[1..1 + len])
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -372,6 +480,51 @@ mod tests {
         assert_eq!(parse_feed(rss, "x").unwrap().items.len(), 1);
         let rss = br#"<rss version="2.01"><channel><title>T</title><item><title>A</title><guid>a</guid></item></channel></rss>"#;
         assert_eq!(parse_feed(rss, "x").unwrap().items.len(), 1);
+    }
+
+    #[test]
+    fn declarations_that_crashed_the_parser_are_defused() {
+        // A second declaration naming another encoding, in mid-document.
+        let mut doubled = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss version=\"2.0\"><channel><title>T</title>\
+            <item><guid>a</guid><title>Z\xfcrich <?xml version=\"1.0\" encoding=\"UTF-8\"?>talks</title></item>"
+            .to_vec();
+        doubled.extend_from_slice(
+            b"<!-- <?xml version=\"1.0\" encoding=\"UTF-16\"?> --></channel></rss>",
+        );
+        let feed = parse_feed(&doubled, "x").unwrap();
+        assert_eq!(feed.items[0].title, "Z\u{fc}rich talks");
+        assert!(defuse_declarations(&doubled).is_some());
+        // UTF-16, both byte orders, with a byte order mark or without.
+        let rss = "<?xml version=\"1.0\" encoding=\"UTF-16\"?><rss version=\"2.0\"><channel><title>T</title>\
+                   <item><guid>a</guid><title>Z\u{fc}rich</title></item></channel></rss>";
+        let units: Vec<u16> = rss.encode_utf16().collect();
+        let be: Vec<u8> = units.iter().flat_map(|u| u.to_be_bytes()).collect();
+        let le: Vec<u8> = units.iter().flat_map(|u| u.to_le_bytes()).collect();
+        for body in [
+            [&[0xFE, 0xFF][..], &be].concat(),
+            be,
+            [&[0xFF, 0xFE][..], &le].concat(),
+            le,
+        ] {
+            let feed = parse_feed(&body, "x").unwrap();
+            assert_eq!(feed.items[0].title, "Z\u{fc}rich");
+        }
+        // The leading declaration still decides the encoding.
+        let latin1 =
+            b"\n<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss version=\"2.0\"><channel>\
+            <item><guid>a</guid><title>Z\xfcrich</title></item></channel></rss>";
+        assert_eq!(defuse_declarations(latin1), None);
+        let padded = [
+            &b"\n\n<?xml version=\"1.0\"                              encoding='ISO-8859-1'  standalone=\"yes\" ?>"[..],
+            &latin1[1..],
+        ]
+        .concat();
+        let feed = parse_feed(&padded, "x").unwrap();
+        assert_eq!(feed.items[0].title, "Z\u{fc}rich");
+        assert_eq!(
+            parse_feed(latin1, "x").unwrap().items[0].title,
+            "Z\u{fc}rich"
+        );
     }
 
     #[test]
