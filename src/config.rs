@@ -331,6 +331,26 @@ impl Default for StoriesConfig {
     }
 }
 
+/// Largest configuration or entities file read: far above any real one, and
+/// a path such as /dev/zero ends in an error instead of exhausting memory.
+const MAX_TEXT_FILE: u64 = 64 << 20;
+
+/// Reads a UTF-8 text file of at most [`MAX_TEXT_FILE`] bytes.
+fn read_text_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_TEXT_FILE + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_TEXT_FILE {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB",
+            MAX_TEXT_FILE >> 20
+        )));
+    }
+    Ok(text)
+}
+
 /// Where the configuration came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -576,7 +596,7 @@ impl Config {
             .or_else(|| Some(default_config_path()).filter(|p| p.exists()));
         match path {
             Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read {
+                let text = read_text_file(&path).map_err(|e| ConfigError::Read {
                     path: path.clone(),
                     cause: e.to_string(),
                 })?;
@@ -685,7 +705,7 @@ impl Config {
         }
         for file in &raw.entities.files {
             let path = base_dir.join(file);
-            let parsed = std::fs::read_to_string(&path)
+            let parsed = read_text_file(&path)
                 .map_err(|e| format!("cannot read entities file {}: {e}", path.display()))
                 .and_then(|t| {
                     GazetteerFile::parse(&t, &path.display().to_string()).map_err(|e| e.to_string())
@@ -847,6 +867,16 @@ mod tests {
         assert!(
             ids.contains(&"troop-deployment") && ids.contains(&"eu-summit"),
             "{ids:?}"
+        );
+    }
+
+    #[test]
+    fn an_endless_entities_file_is_refused() {
+        let d = diagnostics("[entities]\nfiles = [\"/dev/zero\"]\n");
+        assert!(
+            d[0].message.contains("/dev/zero") && d[0].message.contains("larger than 64 MiB"),
+            "{}",
+            d[0].message
         );
     }
 
