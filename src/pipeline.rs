@@ -354,8 +354,8 @@ fn process(
         chrono::Duration::from_std(config.raw.stories.window.0).unwrap_or(chrono::Duration::MAX);
     let story_cutoff = now - story_window;
     if !unseen.is_empty() {
-        lock_index(stories).restore_once(now.timestamp(), |since| {
-            lock(store).story_terms_since(since)
+        lock_index(stories).restore_once(now.timestamp(), |since, restore| {
+            lock(store).for_each_story_since(since, restore)
         })?;
     }
     let mut seen_now: HashSet<&str> = HashSet::new();

@@ -568,25 +568,28 @@ impl Store {
             .map_err(|e| self.wrap(e))
     }
 
-    /// Stories seen since `since` (unix seconds) with their signature terms,
-    /// to rebuild the story index at start-up.
-    pub fn story_terms_since(&self, since: i64) -> Result<Vec<(String, Vec<String>, i64)>> {
+    /// Calls `f` with each story seen since `since` (unix seconds): its id,
+    /// its signature terms separated by spaces, and when it was last seen;
+    /// to rebuild the story index. Rows stream: a full window never sits in
+    /// memory as strings.
+    pub fn for_each_story_since(
+        &self,
+        since: i64,
+        f: &mut dyn FnMut(&str, &str, i64),
+    ) -> Result<()> {
         let mut stmt = self
             .conn
             .prepare("SELECT id, terms, last_seen FROM stories WHERE last_seen >= ?1")
             .map_err(|e| self.wrap(e))?;
-        let rows = stmt
-            .query_map([since], |r| {
-                let terms: String = r.get(1)?;
-                Ok((
-                    r.get(0)?,
-                    terms.split(' ').map(str::to_string).collect(),
-                    r.get(2)?,
-                ))
-            })
-            .map_err(|e| self.wrap(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.wrap(e))
+        let mut rows = stmt.query([since]).map_err(|e| self.wrap(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.wrap(e))? {
+            let read = |row: &rusqlite::Row<'_>| -> rusqlite::Result<(String, String, i64)> {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            };
+            let (id, terms, last_seen) = read(row).map_err(|e| self.wrap(e))?;
+            f(&id, &terms, last_seen);
+        }
+        Ok(())
     }
 
     /// Stories seen since `since`, most sources first, with their items.
