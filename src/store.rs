@@ -107,6 +107,9 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;",
     // 5: counting a story's sources reads the index alone.
     "CREATE INDEX story_items_story_feed ON story_items (story, feed_url);",
+    // 6: (story, feed_url) serves every lookup by story; a second index on
+    // story alone only cost a random-order write per item.
+    "DROP INDEX IF EXISTS story_items_story;",
 ];
 
 const FEED_COLUMNS: &str = "url, etag, last_modified, last_attempt, last_success, first_success, last_status,
