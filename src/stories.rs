@@ -183,7 +183,11 @@ fn story_id(terms: &[String], first_seen: i64) -> String {
 /// stands for, so that it can be kept in 8 bytes and written back unchanged.
 fn hex_id(id: &str) -> Option<u64> {
     let digits = id.as_bytes();
-    if digits.len() != 16 || !digits.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if digits.len() != 16
+        || !digits
+            .iter()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         return None;
     }
     u64::from_str_radix(id, 16).ok()
@@ -340,7 +344,8 @@ impl Postings {
     /// Moves the recent postings into the packed lists, in place: the arrays
     /// grow once and every run moves right, filled from the end.
     fn merge(&mut self, slot_count: usize) {
-        let mut recent: Vec<(u64, Vec<u32>)> = std::mem::take(&mut self.recent).into_iter().collect();
+        let mut recent: Vec<(u64, Vec<u32>)> =
+            std::mem::take(&mut self.recent).into_iter().collect();
         self.recent_len = 0;
         recent.sort_unstable_by_key(|(key, _)| *key);
         let old_terms = self.keys.len();
@@ -353,7 +358,8 @@ impl Postings {
         self.keys.resize(terms, 0);
         self.ends.resize(terms, 0);
         self.slots.resize(self.slots.len() + added_slots, 0);
-        let (mut old, mut new, mut write, mut end) = (old_terms, recent.len(), terms, self.slots.len());
+        let (mut old, mut new, mut write, mut end) =
+            (old_terms, recent.len(), terms, self.slots.len());
         while write > 0 {
             write -= 1;
             let old_key = old.checked_sub(1).map(|i| self.keys[i]);
@@ -428,7 +434,9 @@ impl Postings {
         self.dir.reserve_exact(buckets + 1);
         let mut term = 0;
         for bucket in 0..=buckets {
-            while term < self.keys.len() && ((self.keys[term] >> (64 - self.dir_bits)) as usize) < bucket {
+            while term < self.keys.len()
+                && ((self.keys[term] >> (64 - self.dir_bits)) as usize) < bucket
+            {
                 term += 1;
             }
             self.dir.push(term as u32);
@@ -590,7 +598,12 @@ impl StoryIndex {
         self.restore_terms(&id, terms.iter().map(String::as_str), last_seen);
     }
 
-    fn restore_terms<'t>(&mut self, id: &str, terms: impl Iterator<Item = &'t str>, last_seen: i64) {
+    fn restore_terms<'t>(
+        &mut self,
+        id: &str,
+        terms: impl Iterator<Item = &'t str>,
+        last_seen: i64,
+    ) {
         if self.find(id).is_some() {
             return;
         }
@@ -618,7 +631,8 @@ impl StoryIndex {
         };
         let slot = *self.by_id.get(&key)?;
         let entry = &self.entries[slot as usize];
-        let same = entry.named == named && (!named || self.names.get(&key).is_some_and(|n| **n == *id));
+        let same =
+            entry.named == named && (!named || self.names.get(&key).is_some_and(|n| **n == *id));
         same.then_some(slot)
     }
 
@@ -643,7 +657,10 @@ impl StoryIndex {
 
     fn id_text(&self, entry: &Entry) -> String {
         match entry.named {
-            true => self.names.get(&entry.id).map_or_else(String::new, |n| n.to_string()),
+            true => self
+                .names
+                .get(&entry.id)
+                .map_or_else(String::new, |n| n.to_string()),
             false => format!("{:016x}", entry.id),
         }
     }
@@ -838,7 +855,12 @@ mod tests {
             if now >= self.next_sweep {
                 self.next_sweep = now + 60;
                 let live = self.entries.len();
-                let stale = self.entries.iter().flatten().filter(|e| e.2 < cutoff).count();
+                let stale = self
+                    .entries
+                    .iter()
+                    .flatten()
+                    .filter(|e| e.2 < cutoff)
+                    .count();
                 if stale >= 1024 && stale * 4 >= live {
                     let old = std::mem::take(&mut self.entries);
                     self.postings.clear();
@@ -918,7 +940,11 @@ mod tests {
         };
         // Stories restored from the state first, one with an id that is not hex.
         for i in 0..50u64 {
-            let id = if i == 0 { "restored-story".to_string() } else { format!("{:016x}", i * 7919) };
+            let id = if i == 0 {
+                "restored-story".to_string()
+            } else {
+                format!("{:016x}", i * 7919)
+            };
             let t: Vec<String> = (0..6).map(|j| format!("r{}", (i + j) % 60)).collect();
             index.restore(id.clone(), t.clone(), 0);
             reference.insert(id, t, 0);
@@ -957,7 +983,10 @@ mod tests {
         }
         assert_eq!(index.len(), reference.entries.len());
         assert!(new_stories > 5_000, "{new_stories}");
-        assert!(!index.postings.dense.is_empty(), "some terms became bitmaps");
+        assert!(
+            !index.postings.dense.is_empty(),
+            "some terms became bitmaps"
+        );
     }
 
     #[test]
