@@ -362,6 +362,43 @@ fn watch_config_file(
 }
 
 /// Runs the daemon until `shutdown` is cancelled.
+/// How often the daemon looks whether polls have run since it last handed
+/// freed memory back.
+const MEMORY_TRIM_EVERY: Duration = Duration::from_secs(30);
+
+/// Hands freed memory back to the system once polls have run and gone quiet:
+/// a burst of polls leaves the heap full of holes that a daemon running for
+/// months would otherwise keep.
+async fn release_memory_after_polls(
+    metrics: Arc<Metrics>,
+    store: crate::pipeline::SharedStore,
+    shutdown: CancellationToken,
+) {
+    let mut every = tokio::time::interval(MEMORY_TRIM_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut trimmed_at = 0;
+    let mut last_seen = 0;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let fetches = metrics.fetches();
+        // Polls ran, and none since the last look: the burst is over.
+        if fetches != trimmed_at && fetches == last_seen {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = crate::sinks::lock(&store).release_cache() {
+                    debug!(cause = %e, "could not shrink the state's cache");
+                }
+                crate::memory::release_free_memory();
+            });
+            trimmed_at = fetches;
+        }
+        last_seen = fetches;
+    }
+}
+
 pub async fn run_until(
     config: Arc<Config>,
     shutdown: CancellationToken,
@@ -371,7 +408,7 @@ pub async fn run_until(
     if let Some(addr) = config.raw.metrics.listen {
         tokio::spawn(crate::metrics::serve(
             addr,
-            metrics,
+            metrics.clone(),
             pipeline.store.clone(),
             shutdown.clone(),
         ));
@@ -383,6 +420,11 @@ pub async fn run_until(
         log = %config.log_path.display(),
         "newswatch running"
     );
+    tokio::spawn(release_memory_after_polls(
+        metrics.clone(),
+        pipeline.store.clone(),
+        shutdown.clone(),
+    ));
     let wake_delivery = Arc::new(Notify::new());
     // Delivery stops only after the polls have drained, so their alerts go out.
     let stop_delivery = CancellationToken::new();

@@ -14,6 +14,7 @@ pub mod document;
 pub mod entities;
 pub mod feed;
 pub mod fetch;
+pub mod memory;
 pub mod metrics;
 pub mod opml;
 pub mod pipeline;

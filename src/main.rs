@@ -282,15 +282,21 @@ fn main() -> ExitCode {
         Command::Import { file } => commands::import(&config, &file),
         Command::Stories { json, since, limit } => commands::stories(&config, json, since, limit),
         Command::Export { file } => commands::export(&config, file.as_deref()),
-        Command::Run { no_watch } => daemon_runtime()
-            .block_on(newswatch::daemon::run(
-                config,
-                newswatch::daemon::RunOptions {
-                    watch_config: !no_watch,
-                },
-            ))
-            .map(|()| ExitCode::SUCCESS),
-        Command::Once => runtime().block_on(commands::once(config)),
+        Command::Run { no_watch } => {
+            newswatch::memory::limit_malloc_arenas();
+            daemon_runtime()
+                .block_on(newswatch::daemon::run(
+                    config,
+                    newswatch::daemon::RunOptions {
+                        watch_config: !no_watch,
+                    },
+                ))
+                .map(|()| ExitCode::SUCCESS)
+        }
+        Command::Once => {
+            newswatch::memory::limit_malloc_arenas();
+            runtime().block_on(commands::once(config))
+        }
         Command::Match {
             source,
             rule,

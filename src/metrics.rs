@@ -59,6 +59,13 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Fetches so far, whatever their result.
+    pub fn fetches(&self) -> u64 {
+        self.fetch_ok.load(Ordering::Relaxed)
+            + self.fetch_not_modified.load(Ordering::Relaxed)
+            + self.fetch_failed.load(Ordering::Relaxed)
+    }
+
     /// Counts one fetch and its duration.
     pub fn fetch(&self, result: FetchResult, took: Duration, bytes: usize) {
         let counter = match result {

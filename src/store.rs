@@ -841,6 +841,14 @@ impl Store {
 
     /// Drops item text older than the retention window and delivered alerts
     /// older than 90 days. Seen keys are kept: forgetting them would re-alert.
+    /// Lets SQLite drop the pages it caches for this connection (they are
+    /// read again when next needed): for a daemon gone quiet after polls.
+    pub fn release_cache(&self) -> Result<()> {
+        self.conn
+            .execute_batch("PRAGMA shrink_memory;")
+            .map_err(|e| self.wrap(e))
+    }
+
     pub fn prune(&self, now: i64, retention: Duration) -> Result<usize> {
         let cutoff = now - retention.as_secs() as i64;
         let items = self
