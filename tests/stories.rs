@@ -18,6 +18,28 @@ fn rss(items: &[(&str, &str, &str)]) -> String {
     xml
 }
 
+/// A wire feed: one RSS channel of `(guid, title, published)` items.
+fn wire(items: &[(String, String, chrono::DateTime<chrono::Utc>)]) -> String {
+    let mut xml = String::from("<rss version=\"2.0\"><channel><title>wire</title>");
+    for (guid, title, at) in items {
+        xml.push_str(&format!(
+            "<item><guid>{guid}</guid><title>{title}</title><pubDate>{}</pubDate></item>",
+            at.to_rfc2822()
+        ));
+    }
+    xml.push_str("</channel></rss>");
+    xml
+}
+
+/// The current time, after waiting out the last seconds of a clock hour so
+/// that a burst published "now" stays within one hour.
+fn now_within_the_hour() -> chrono::DateTime<chrono::Utc> {
+    if chrono::Utc::now().timestamp() % 3600 > 3580 {
+        std::thread::sleep(std::time::Duration::from_secs(25));
+    }
+    chrono::Utc::now()
+}
+
 #[test]
 fn paraphrases_cluster_and_unrelated_stories_do_not() {
     let sandbox = Sandbox::new();
@@ -147,19 +169,9 @@ fn paraphrases_cluster_and_unrelated_stories_do_not() {
 
 #[test]
 fn a_sudden_surge_is_detected_and_a_steady_background_is_not() {
-    let now = chrono::Utc::now();
-    // Keep the burst inside the current clock hour.
-    if now.timestamp() % 3600 > 3580 {
-        std::thread::sleep(std::time::Duration::from_secs(25));
-    }
-    let now = chrono::Utc::now();
-    let mut xml = String::from("<rss version=\"2.0\"><channel><title>wire</title>");
-    let mut push = |guid: String, title: String, at: chrono::DateTime<chrono::Utc>| {
-        xml.push_str(&format!(
-            "<item><guid>{guid}</guid><title>{title}</title><pubDate>{}</pubDate></item>",
-            at.to_rfc2822()
-        ));
-    };
+    let now = now_within_the_hour();
+    let mut items = Vec::new();
+    let mut push = |guid: String, title: String, at| items.push((guid, title, at));
     // A week of one item an hour about each country.
     for h in 1..=168 {
         let at = now - chrono::Duration::hours(h);
@@ -197,7 +209,7 @@ fn a_sudden_surge_is_detected_and_a_steady_background_is_not() {
             now,
         );
     }
-    xml.push_str("</channel></rss>");
+    let xml = wire(&items);
 
     let sandbox = Sandbox::new();
     let feed = sandbox.path("wire.xml");
@@ -299,18 +311,9 @@ fn a_story_reaching_more_sources_gets_one_follow_up() {
 
 #[test]
 fn a_rule_matching_far_more_than_usual_raises_a_rule_surge() {
-    let now = chrono::Utc::now();
-    if now.timestamp() % 3600 > 3580 {
-        std::thread::sleep(std::time::Duration::from_secs(25));
-    }
-    let now = chrono::Utc::now();
-    let mut xml = String::from("<rss version=\"2.0\"><channel><title>wire</title>");
-    let mut push = |guid: String, title: String, at: chrono::DateTime<chrono::Utc>| {
-        xml.push_str(&format!(
-            "<item><guid>{guid}</guid><title>{title}</title><pubDate>{}</pubDate></item>",
-            at.to_rfc2822()
-        ));
-    };
+    let now = now_within_the_hour();
+    let mut items = Vec::new();
+    let mut push = |guid: String, title: String, at| items.push((guid, title, at));
     // A week of one harbour closure and one grain shipment an hour.
     for h in 1..=168 {
         let at = now - chrono::Duration::hours(h);
@@ -352,7 +355,7 @@ fn a_rule_matching_far_more_than_usual_raises_a_rule_surge() {
             now,
         );
     }
-    xml.push_str("</channel></rss>");
+    let xml = wire(&items);
 
     let sandbox = Sandbox::new();
     let feed = sandbox.path("wire.xml");
