@@ -35,6 +35,8 @@ pub const SNIPPET_CONTEXT: usize = 50;
 pub const MAX_HITS: usize = 10;
 /// Requirements indexed per rule (bits of a byte).
 const MAX_REQUIREMENTS: usize = 8;
+/// The cost of an anchor present in most items (a kind: some country).
+const COMMON: u32 = 40;
 
 /// Hash maps on the hot path: short keys, no untrusted input to defend against
 /// (keys come from the user's own rules).
@@ -203,7 +205,7 @@ impl Anchor {
                 }
             }
             Anchor::Entity(_) => 6,
-            Anchor::Kind(_) => 40,
+            Anchor::Kind(_) => COMMON,
         }
     }
 }
@@ -761,10 +763,9 @@ fn rarest_requirements(node: &Node, atoms: &[Atom], terms: &TermIndex) -> Vec<Ve
     }
     groups.sort_by_cached_key(|g| (group_cost(g, terms), g.clone()));
     groups.dedup();
-    let common = Anchor::Kind(0).cost(terms);
     let rare = groups
         .iter()
-        .take_while(|g| group_cost(g, terms) < common)
+        .take_while(|g| group_cost(g, terms) < COMMON)
         .count()
         .max(1);
     groups.truncate(rare.min(MAX_REQUIREMENTS));
