@@ -14,6 +14,9 @@
 //! content); one iteration processes all 10,000 items, so items/s is
 //! 10,000 / (time per iteration). Run with `cargo bench --bench entities`.
 
+mod support;
+use support::SplitMix64;
+
 use std::hint::black_box;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -31,33 +34,6 @@ const SUMMARY_WORDS: usize = 40;
 /// common word. Mentions average ~1.4 tokens, so roughly 3% of tokens.
 const ENTITY_RATE: f64 = 0.022;
 const SEED: u64 = 0x6e65_7773_7761_7463; // "newswatc"
-
-/// SplitMix64: tiny, fast, good enough for test data, and fully deterministic.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0; the modulo bias is irrelevant here).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 /// Common English words of news prose. Words that would themselves tag as an
 /// entity are filtered out at start-up, so every mention comes from the pool.

@@ -47,6 +47,9 @@
 //! when both exist, else from sampling `/proc/<pid>` until the process becomes
 //! a zombie (peak RSS then may miss the last ~20 ms of growth).
 
+mod support;
+use support::SplitMix64;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs;
@@ -185,22 +188,13 @@ impl Settings {
     }
 }
 
-/// SplitMix64: tiny, deterministic, good enough to pick words.
-struct SplitMix64(u64);
+/// The words and sentences of generated feeds.
+trait Prose {
+    fn word(&mut self, vocabulary: Vocabulary) -> String;
+    fn sentence(&mut self, words: usize, vocabulary: Vocabulary) -> String;
+}
 
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
+impl Prose for SplitMix64 {
     fn word(&mut self, vocabulary: Vocabulary) -> String {
         if vocabulary == Vocabulary::Narrow || self.below(10) < 4 {
             return WORDS[self.below(WORDS.len())].to_string();

@@ -5,7 +5,7 @@
 //!
 //! # Corpus
 //!
-//! A fixed-seed generator (SplitMix64, written inline) builds 10,000 news-like
+//! A fixed-seed generator (SplitMix64, `benches/support`) builds 10,000 news-like
 //! items of about 3 KB each: a title of ~10 words, a summary of ~40 words and
 //! content for the rest. Words come from a vocabulary of ~2,800 words: ~500
 //! common English words and ~290 politics/defence/economy/cyber/election words
@@ -87,6 +87,8 @@
 //! and range of each in µs per item plus a `compare:` summary line per count
 //! (what `bench/run.sh` collects).
 
+mod support;
+
 use std::collections::{BTreeSet, HashMap};
 use std::hint::black_box;
 use std::time::Duration;
@@ -104,34 +106,16 @@ const SYNTHETIC_WORDS: usize = 2_000;
 const SEED: u64 = 0x7275_6c65_7362_656e; // "rulesben"
 const RULE_COUNTS: [usize; 3] = [1, 100, 1_000];
 
-/// SplitMix64: tiny, fast, fully deterministic.
-struct Rng(u64);
+use support::SplitMix64 as Rng;
 
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
+trait Chance {
+    /// True with probability `p`.
+    fn chance(&mut self, p: f64) -> bool;
+}
 
-    /// Uniform in `0..n`, `n > 0` (modulo bias is irrelevant here).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
+impl Chance for Rng {
     fn chance(&mut self, p: f64) -> bool {
         self.unit() < p
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
     }
 }
 

@@ -6,32 +6,29 @@
 //! `StoryIndex::assign` for a fresh item that either paraphrases an existing
 //! story (half of them) or is new.
 
+mod support;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use newswatch::stories::StoryIndex;
 
-struct Rng(u64);
+use support::SplitMix64 as Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // splitmix64
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
+trait Words {
+    fn word(&mut self) -> u64;
+}
 
+impl Words for Rng {
     /// A word index skewed towards small numbers (common words).
     fn word(&mut self) -> u64 {
-        let u = (self.next() % 1_000_000) as f64 / 1_000_000.0;
+        let u = (self.next_u64() % 1_000_000) as f64 / 1_000_000.0;
         (20_000f64.powf(u)) as u64
     }
 }
 
 fn signature(rng: &mut Rng) -> Vec<String> {
     let mut terms: Vec<String> = (0..25).map(|_| format!("w{}", rng.word())).collect();
-    for _ in 0..(2 + rng.next() % 2) {
-        terms.push(format!("@e{}", rng.next() % 400));
+    for _ in 0..(2 + rng.next_u64() % 2) {
+        terms.push(format!("@e{}", rng.next_u64() % 400));
     }
     terms.sort();
     terms.dedup();
@@ -53,10 +50,10 @@ fn bench(c: &mut Criterion) {
     let items: Vec<Vec<String>> = (0..10_000)
         .map(|i| {
             if i % 2 == 0 {
-                let base = &stories[(rng.next() % stories.len() as u64) as usize];
+                let base = &stories[(rng.next_u64() % stories.len() as u64) as usize];
                 let mut t: Vec<String> = base
                     .iter()
-                    .filter(|_| rng.next() % 4 != 0)
+                    .filter(|_| rng.next_u64() % 4 != 0)
                     .cloned()
                     .collect();
                 t.push(format!("w{}", rng.word()));

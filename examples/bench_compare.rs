@@ -23,6 +23,9 @@
 //!   first poll of every feed, then samples `/proc/<pid>` once a second and
 //!   reports resident memory and CPU time over the idle window.
 
+#[path = "../benches/support/mod.rs"]
+mod support;
+
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Write};
@@ -78,28 +81,16 @@ fn number_option(args: &[String], name: &str, default: usize) -> io::Result<usiz
 // Corpus
 // ---------------------------------------------------------------------------
 
-/// SplitMix64: tiny and deterministic on every platform.
-struct Rng(u64);
+use support::SplitMix64 as Rng;
 
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
+trait Percent {
+    /// True `percent` times in a hundred.
+    fn chance(&mut self, percent: usize) -> bool;
+}
 
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
+impl Percent for Rng {
     fn chance(&mut self, percent: usize) -> bool {
         self.below(100) < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
     }
 }
 
