@@ -33,8 +33,11 @@ pub use syntax::{Expr, SyntaxError, parse};
 pub const SNIPPET_CONTEXT: usize = 50;
 /// Hits reported per rule match (explanations stay short).
 pub const MAX_HITS: usize = 10;
-/// Requirements indexed per rule (bits of a byte).
+/// Requirements indexed per clause (bits of a byte).
 const MAX_REQUIREMENTS: usize = 8;
+/// Top-level alternatives of a rule indexed apart; a rule with more is
+/// indexed as one clause.
+const MAX_CLAUSES: usize = 16;
 /// The cost of an anchor present in most items (a kind: some country).
 const COMMON: u32 = 40;
 
@@ -117,6 +120,14 @@ pub fn near_positions(left: &[Pos], right: &[Pos], n: u32) -> Vec<Pos> {
 /// Whether some position of `left` lies within `n` tokens of one of `right`
 /// (which this sorts): the truth of a NEAR, without collecting its positions.
 fn near_any(left: &[Pos], right: &mut [Pos], n: u32) -> bool {
+    // Most sides occur a few times: comparing every pair is cheaper than sorting.
+    if left.len() * right.len() <= 64 {
+        return left.iter().any(|p| {
+            right
+                .iter()
+                .any(|q| q.field == p.field && distance(p, q) <= n)
+        });
+    }
     right.sort_unstable_by_key(|q| (q.field, q.start));
     let longest = right.iter().map(|q| q.end - q.start).max().unwrap_or(0);
     left.iter().any(|p| {
@@ -181,6 +192,19 @@ enum Node {
     Near(Box<Node>, Box<Node>, u32),
 }
 
+impl Node {
+    /// A rough cost of evaluating the node: NEARs compare positions, other
+    /// nodes look up cached truths.
+    fn weight(&self) -> u32 {
+        match self {
+            Node::Atom(_) => 1,
+            Node::Not(child) => child.weight(),
+            Node::And(children) | Node::Or(children) => children.iter().map(Node::weight).sum(),
+            Node::Near(a, b, _) => 16 + a.weight() + b.weight(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Anchor {
     Term(u32),
@@ -210,6 +234,17 @@ impl Anchor {
     }
 }
 
+/// A clause indexed by an anchor: the anchor meets the requirement `bit` of
+/// `clause` when it occurs in one of `fields`. A clause is one top-level
+/// alternative of a rule (a rule without OR at the top has one): a rule is
+/// evaluated once all requirements of one of its clauses are met.
+#[derive(Debug, Clone, Copy)]
+struct Posting {
+    clause: u32,
+    bit: u8,
+    fields: FieldMask,
+}
+
 /// A compiled rule.
 #[derive(Debug, Clone)]
 pub struct CompiledRule {
@@ -225,13 +260,16 @@ pub struct RuleSet {
     atoms: Vec<Atom>,
     terms: TermIndex,
     regexes: Vec<regex::Regex>,
-    /// For each term, the rules it meets a requirement of, with that
-    /// requirement's bit.
-    by_term: Vec<Vec<(u32, u8)>>,
+    /// For each term, the rules it meets a requirement of when it occurs in
+    /// one of the posting's fields.
+    by_term: Vec<Vec<Posting>>,
     /// The same for entities and kinds.
-    by_anchor: FastMap<Anchor, Vec<(u32, u8)>>,
-    /// Per rule, the bits of all its requirements (0: evaluated always).
+    by_anchor: FastMap<Anchor, Vec<Posting>>,
+    /// Per clause, the bits of all its requirements.
     required: Vec<u8>,
+    /// Per clause, its rule.
+    clause_rule: Vec<u32>,
+    /// Rules without requirements, evaluated on every document.
     always: Vec<u32>,
     entity_names: Vec<String>,
     entity_kinds: Vec<u32>,
@@ -283,11 +321,6 @@ fn word_key(word: &[u8]) -> u32 {
         | (word.len().min(255) as u32) << 24
 }
 
-/// The filter and map key of a prefix: its first three bytes.
-fn prefix_key(word: &[u8]) -> [u8; 3] {
-    [word[0], word[1], word[2]]
-}
-
 /// Every term of a rule set, indexed for one pass over a document's tokens.
 #[derive(Debug, Clone)]
 struct TermIndex {
@@ -296,9 +329,14 @@ struct TermIndex {
     /// words and phrases).
     by_first_word: FastMap<Box<[u8]>, Vec<u32>>,
     first_words: BitFilter,
-    /// Single-word prefixes of three bytes or more, by their first three bytes.
-    by_prefix: FastMap<[u8; 3], Vec<u32>>,
-    prefixes: BitFilter,
+    /// Single-word prefixes of exactly three bytes, by those bytes: every
+    /// token that starts with the key matches them all.
+    by_prefix3: FastMap<[u8; 3], Vec<u32>>,
+    prefixes3: BitFilter,
+    /// Single-word prefixes of four bytes or more, by their first four
+    /// bytes (the rest is compared per token).
+    by_prefix4: FastMap<[u8; 4], Vec<u32>>,
+    prefixes4: BitFilter,
     /// Single-word prefixes shorter than three bytes, tried on every token.
     short_prefixes: Vec<u32>,
 }
@@ -309,22 +347,26 @@ impl TermIndex {
             terms: Vec::new(),
             by_first_word: FastMap::default(),
             first_words: BitFilter::new(),
-            by_prefix: FastMap::default(),
-            prefixes: BitFilter::new(),
+            by_prefix3: FastMap::default(),
+            prefixes3: BitFilter::new(),
+            by_prefix4: FastMap::default(),
+            prefixes4: BitFilter::new(),
             short_prefixes: Vec::new(),
         };
         for (id, term) in terms.iter().enumerate() {
             let id = id as u32;
             let first = &term.words[0];
             if term.prefix && term.words.len() == 1 {
-                if first.len() < 3 {
-                    index.short_prefixes.push(id);
-                } else {
-                    let key = prefix_key(first.as_bytes());
-                    index
-                        .prefixes
-                        .insert(u32::from_le_bytes([key[0], key[1], key[2], 0]));
-                    index.by_prefix.entry(key).or_default().push(id);
+                match *first.as_bytes() {
+                    [a, b, c] => {
+                        index.prefixes3.insert(u32::from_le_bytes([a, b, c, 0]));
+                        index.by_prefix3.entry([a, b, c]).or_default().push(id);
+                    }
+                    [a, b, c, d, ..] => {
+                        index.prefixes4.insert(u32::from_le_bytes([a, b, c, d]));
+                        index.by_prefix4.entry([a, b, c, d]).or_default().push(id);
+                    }
+                    _ => index.short_prefixes.push(id),
                 }
             } else {
                 index.first_words.insert(word_key(first.as_bytes()));
@@ -359,11 +401,20 @@ impl TermIndex {
                     }
                 }
                 if let [a, b, c, ..] = *token
-                    && self.prefixes.may_contain(u32::from_le_bytes([a, b, c, 0]))
-                    && let Some(terms) = self.by_prefix.get(&[a, b, c])
+                    && self.prefixes3.may_contain(u32::from_le_bytes([a, b, c, 0]))
+                    && let Some(terms) = self.by_prefix3.get(&[a, b, c])
                 {
                     for &t in terms {
-                        if token.starts_with(self.terms[t as usize].words[0].as_bytes()) {
+                        hits.record(t, field, i, 1);
+                    }
+                }
+                if let [a, b, c, d, ..] = *token
+                    && self.prefixes4.may_contain(u32::from_le_bytes([a, b, c, d]))
+                    && let Some(terms) = self.by_prefix4.get(&[a, b, c, d])
+                {
+                    for &t in terms {
+                        let prefix = self.terms[t as usize].words[0].as_bytes();
+                        if token.len() >= prefix.len() && token[4..prefix.len()] == prefix[4..] {
                             hits.record(t, field, i, 1);
                         }
                     }
@@ -492,28 +543,46 @@ pub fn compile<'a>(
     }
 
     let terms = TermIndex::new(builder.terms);
-    let mut by_term: Vec<Vec<(u32, u8)>> = vec![Vec::new(); terms.terms.len()];
-    let mut by_anchor: FastMap<Anchor, Vec<(u32, u8)>> = FastMap::default();
+    let mut by_term: Vec<Vec<Posting>> = vec![Vec::new(); terms.terms.len()];
+    let mut by_anchor: FastMap<Anchor, Vec<Posting>> = FastMap::default();
     let mut required = Vec::with_capacity(compiled.len());
+    let mut clause_rule = Vec::with_capacity(compiled.len());
     let mut always = Vec::new();
     for (i, rule) in compiled.iter().enumerate() {
-        let groups = rarest_requirements(&rule.program, &builder.atoms, &terms);
-        if groups.is_empty() {
+        let alternatives = alternatives(&rule.program);
+        let clauses: Vec<_> = if alternatives.len() <= MAX_CLAUSES {
+            alternatives
+                .iter()
+                .map(|a| rarest_requirements(a, &builder.atoms, &terms))
+                .collect()
+        } else {
+            vec![rarest_requirements(&rule.program, &builder.atoms, &terms)]
+        };
+        if clauses.iter().any(Vec::is_empty) {
             always.push(i as u32);
+            continue;
         }
-        let mut bits = 0u8;
-        for (g, group) in groups.iter().enumerate() {
-            let bit = 1u8 << g;
-            bits |= bit;
-            for &anchor in group {
-                let postings = match anchor {
-                    Anchor::Term(t) => &mut by_term[t as usize],
-                    _ => by_anchor.entry(anchor).or_default(),
-                };
-                postings.push((i as u32, bit));
+        for groups in clauses {
+            let clause = required.len() as u32;
+            let mut bits = 0u8;
+            for (g, group) in groups.iter().enumerate() {
+                let bit = 1u8 << g;
+                bits |= bit;
+                for &(anchor, fields) in group {
+                    let postings = match anchor {
+                        Anchor::Term(t) => &mut by_term[t as usize],
+                        _ => by_anchor.entry(anchor).or_default(),
+                    };
+                    postings.push(Posting {
+                        clause,
+                        bit,
+                        fields,
+                    });
+                }
             }
+            required.push(bits);
+            clause_rule.push(i as u32);
         }
-        required.push(bits);
     }
     Ok(RuleSet {
         rules: compiled,
@@ -523,6 +592,7 @@ pub fn compile<'a>(
         by_term,
         by_anchor,
         required,
+        clause_rule,
         always,
         entity_names: gazetteer
             .entities()
@@ -546,12 +616,16 @@ struct Builder<'g> {
 impl Builder<'_> {
     fn node(&mut self, expr: &Expr) -> Result<Node, SyntaxError> {
         Ok(match expr {
-            Expr::And(children) => Node::And(
-                children
+            Expr::And(children) => {
+                let mut children = children
                     .iter()
                     .map(|c| self.node(c))
-                    .collect::<Result<_, _>>()?,
-            ),
+                    .collect::<Result<Vec<_>, _>>()?;
+                // Cheap conditions first: an item that fails one skips the
+                // position comparisons of a NEAR.
+                children.sort_by_key(Node::weight);
+                Node::And(children)
+            }
             Expr::Or(children) => Node::Or(
                 children
                     .iter()
@@ -669,12 +743,18 @@ impl Builder<'_> {
 #[derive(Default)]
 struct Scratch {
     hits: TermHits,
-    /// Per rule, the bits of the requirements met so far.
+    /// Per clause, the bits of the requirements met so far.
     met: Vec<u8>,
     met_touched: Vec<u32>,
+    /// Per rule, whether it is among the candidates.
+    queued: Vec<bool>,
     /// Per atom other than terms: 0 not yet known, 1 false, 2 true.
     truth: Vec<u8>,
     truth_touched: Vec<u32>,
+    /// Per entity or kind atom whose truth is known, its positions: a range
+    /// of `known_positions`.
+    known: Vec<(u32, u32)>,
+    known_positions: Vec<Pos>,
     candidates: Vec<u32>,
     /// Spare position buffers for NEAR.
     pool: Vec<Vec<Pos>>,
@@ -689,8 +769,14 @@ impl Scratch {
             self.met[r as usize] = 0;
         }
         self.met_touched.clear();
-        if self.met.len() < set.rules.len() {
-            self.met.resize(set.rules.len(), 0);
+        if self.met.len() < set.required.len() {
+            self.met.resize(set.required.len(), 0);
+        }
+        for &r in &self.candidates {
+            self.queued[r as usize] = false;
+        }
+        if self.queued.len() < set.rules.len() {
+            self.queued.resize(set.rules.len(), false);
         }
         for &a in &self.truth_touched {
             self.truth[a as usize] = 0;
@@ -698,7 +784,9 @@ impl Scratch {
         self.truth_touched.clear();
         if self.truth.len() < set.atoms.len() {
             self.truth.resize(set.atoms.len(), 0);
+            self.known.resize(set.atoms.len(), (0, 0));
         }
+        self.known_positions.clear();
         self.candidates.clear();
     }
 }
@@ -707,17 +795,32 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
-/// Requirements of `node`: sets of anchors such that `node` can be true only
-/// if each set has an anchor present in the document. Regexes and negations
-/// require nothing.
-fn requirements(node: &Node, atoms: &[Atom], terms: &TermIndex) -> Vec<Vec<Anchor>> {
+/// The top-level alternatives of a rule: it can hold only if one of them does.
+fn alternatives(node: &Node) -> Vec<&Node> {
     match node {
-        Node::Atom(a) => match atoms[*a as usize].kind {
-            AtomKind::Term { term } => vec![vec![Anchor::Term(term)]],
-            AtomKind::Entity { entity } => vec![vec![Anchor::Entity(entity)]],
-            AtomKind::Kind { kind, .. } => vec![vec![Anchor::Kind(kind)]],
-            AtomKind::Regex { .. } => Vec::new(),
-        },
+        Node::Or(children) => children.iter().flat_map(alternatives).collect(),
+        _ => vec![node],
+    }
+}
+
+/// An anchor and the fields it must occur in.
+type Scoped = (Anchor, FieldMask);
+
+/// Requirements of `node`: sets of anchors such that `node` can be true only
+/// if each set has an anchor present, in its fields, in the document.
+/// Regexes and negations require nothing.
+fn requirements(node: &Node, atoms: &[Atom], terms: &TermIndex) -> Vec<Vec<Scoped>> {
+    match node {
+        Node::Atom(a) => {
+            let atom = &atoms[*a as usize];
+            let anchor = match atom.kind {
+                AtomKind::Term { term } => Anchor::Term(term),
+                AtomKind::Entity { entity } => Anchor::Entity(entity),
+                AtomKind::Kind { kind, .. } => Anchor::Kind(kind),
+                AtomKind::Regex { .. } => return Vec::new(),
+            };
+            vec![vec![(anchor, atom.fields)]]
+        }
         Node::Not(_) => Vec::new(),
         Node::And(children) => children
             .iter()
@@ -748,14 +851,14 @@ fn requirements(node: &Node, atoms: &[Atom], terms: &TermIndex) -> Vec<Vec<Ancho
     }
 }
 
-fn group_cost(group: &[Anchor], terms: &TermIndex) -> u32 {
-    group.iter().map(|a| a.cost(terms)).sum()
+fn group_cost(group: &[Scoped], terms: &TermIndex) -> u32 {
+    group.iter().map(|(a, _)| a.cost(terms)).sum()
 }
 
 /// The requirements a rule is indexed by: the rarest few. A requirement that
 /// most items meet (some country is mentioned) is left to evaluation unless
 /// the rule has no other.
-fn rarest_requirements(node: &Node, atoms: &[Atom], terms: &TermIndex) -> Vec<Vec<Anchor>> {
+fn rarest_requirements(node: &Node, atoms: &[Atom], terms: &TermIndex) -> Vec<Vec<Scoped>> {
     let mut groups = requirements(node, atoms, terms);
     for g in &mut groups {
         g.sort_unstable();
@@ -800,13 +903,10 @@ impl Eval<'_> {
                     .iter()
                     .filter(|p| fields & (1 << p.field) != 0),
             ),
-            AtomKind::Entity { entity } => {
-                out.extend(mention_positions(self.doc, fields, |e| e == entity))
-            }
-            AtomKind::Kind { kind, min } => {
-                out.extend(kind_positions(self.doc, kind, min, fields, |e| {
-                    self.set.entity_kind(e)
-                }))
+            AtomKind::Entity { .. } | AtomKind::Kind { .. } => {
+                self.atom_true(atom_id);
+                let (start, end) = self.scratch.known[atom_id as usize];
+                out.extend_from_slice(&self.scratch.known_positions[start as usize..end as usize]);
             }
         }
         for p in &mut out[from..] {
@@ -829,17 +929,34 @@ impl Eval<'_> {
             AtomKind::Regex { regex } => {
                 regex_any(&self.set.regexes[regex as usize], self.doc, atom.fields)
             }
-            _ => {
-                let mut found = self.buffer();
-                self.atom_positions(atom_id, &mut found);
-                let truth = !found.is_empty();
-                self.give_back(found);
-                truth
+            AtomKind::Term { .. } => unreachable!("term truth is read from the hits"),
+            AtomKind::Entity { entity } => self.know(atom_id, |doc, fields| {
+                mention_positions(doc, fields, |e| e == entity)
+            }),
+            AtomKind::Kind { kind, min } => {
+                let set = self.set;
+                self.know(atom_id, |doc, fields| {
+                    kind_positions(doc, kind, min, fields, |e| set.entity_kind(e))
+                })
             }
         };
         self.scratch.truth[atom_id as usize] = 1 + u8::from(truth);
         self.scratch.truth_touched.push(atom_id);
         truth
+    }
+
+    /// Keeps the positions of an entity or kind atom for the rest of the
+    /// document; whether it has any.
+    fn know(&mut self, atom_id: u32, find: impl FnOnce(&Document, FieldMask) -> Vec<Pos>) -> bool {
+        let found = find(self.doc, self.set.atoms[atom_id as usize].fields);
+        let known = &mut self.scratch.known_positions;
+        let start = known.len() as u32;
+        known.extend(found.iter().map(|p| Pos {
+            atom: atom_id,
+            ..*p
+        }));
+        self.scratch.known[atom_id as usize] = (start, known.len() as u32);
+        !found.is_empty()
     }
 
     fn buffer(&mut self) -> Vec<Pos> {
@@ -1068,49 +1185,55 @@ impl RuleSet {
             hits,
             met,
             met_touched,
+            queued,
             candidates,
             ..
         } = &mut *scratch;
-        candidates.extend_from_slice(&self.always);
-        let mut meet = |rules: &[(u32, u8)]| {
-            for &(rule, bit) in rules {
-                let r = rule as usize;
-                if met[r] & bit == 0 {
-                    if met[r] == 0 {
-                        met_touched.push(rule);
+        for &rule in &self.always {
+            queued[rule as usize] = true;
+            candidates.push(rule);
+        }
+        let mut meet = |postings: &[Posting], present: FieldMask| {
+            for &Posting {
+                clause,
+                bit,
+                fields,
+            } in postings
+            {
+                let c = clause as usize;
+                if met[c] & bit == 0 && fields & present != 0 {
+                    if met[c] == 0 {
+                        met_touched.push(clause);
                     }
-                    met[r] |= bit;
-                    if met[r] == self.required[r] {
+                    met[c] |= bit;
+                    let rule = self.clause_rule[c];
+                    if met[c] == self.required[c] && !queued[rule as usize] {
+                        queued[rule as usize] = true;
                         candidates.push(rule);
                     }
                 }
             }
         };
         for &term in &hits.present {
-            meet(&self.by_term[term as usize]);
+            meet(&self.by_term[term as usize], hits.fields[term as usize]);
         }
-        let mut entities: Vec<u32> = doc.mentions.iter().map(|m| m.entity).collect();
-        entities.sort_unstable();
-        entities.dedup();
-        let mut kinds: Vec<u32> = entities
-            .iter()
-            .filter_map(|&e| self.entity_kind(e))
-            .collect();
-        if !doc.guessed.is_empty() {
-            kinds.push(PERSON_KIND);
-        }
-        kinds.sort_unstable();
-        kinds.dedup();
-        let anchors = entities
-            .iter()
-            .map(|&e| Anchor::Entity(e))
-            .chain(kinds.iter().map(|&k| Anchor::Kind(k)));
-        for anchor in anchors {
-            if let Some(rules) = self.by_anchor.get(&anchor) {
-                meet(rules);
+        // Entities and kinds mentioned, each with the fields it occurs in.
+        let mut anchors: Vec<(Anchor, FieldMask)> = Vec::with_capacity(2 * doc.mentions.len() + 1);
+        for m in &doc.mentions {
+            anchors.push((Anchor::Entity(m.entity), m.field.bit()));
+            if let Some(kind) = self.entity_kind(m.entity) {
+                anchors.push((Anchor::Kind(kind), m.field.bit()));
             }
         }
-        candidates.sort_unstable();
+        for g in &doc.guessed {
+            anchors.push((Anchor::Kind(PERSON_KIND), g.field.bit()));
+        }
+        anchors.sort_unstable_by_key(|&(anchor, _)| anchor);
+        for run in anchors.chunk_by(|a, b| a.0 == b.0) {
+            if let Some(postings) = self.by_anchor.get(&run[0].0) {
+                meet(postings, run.iter().fold(0, |mask, &(_, f)| mask | f));
+            }
+        }
         let candidates = std::mem::take(candidates);
 
         let mut eval = Eval {
@@ -1130,6 +1253,7 @@ impl RuleSet {
             }
         }
         scratch.candidates = candidates;
+        fired.sort_unstable_by_key(|f| f.rule);
         fired
     }
 
