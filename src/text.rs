@@ -152,7 +152,8 @@ impl NormText {
         &self.folded.as_bytes()[start..end]
     }
 
-    fn folded_bounds(&self, i: usize) -> (usize, usize) {
+    /// The byte range of token `i` in [`NormText::folded`].
+    pub fn folded_bounds(&self, i: usize) -> (usize, usize) {
         // Each token is followed by one space: it ends one byte before the
         // next token starts, or before the last byte.
         let start = self.tokens[i].folded_start as usize;

@@ -18,6 +18,7 @@
 
 pub mod interpret;
 pub mod syntax;
+mod words;
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -185,6 +186,12 @@ struct Atom {
 
 #[derive(Debug, Clone)]
 enum Node {
+    /// A term atom, with what evaluating it needs inline.
+    Term {
+        atom: u32,
+        term: u32,
+        fields: FieldMask,
+    },
     Atom(u32),
     And(Vec<Node>),
     Or(Vec<Node>),
@@ -197,7 +204,7 @@ impl Node {
     /// nodes look up cached truths.
     fn weight(&self) -> u32 {
         match self {
-            Node::Atom(_) => 1,
+            Node::Term { .. } | Node::Atom(_) => 1,
             Node::Not(child) => child.weight(),
             Node::And(children) | Node::Or(children) => children.iter().map(Node::weight).sum(),
             Node::Near(a, b, _) => 16 + a.weight() + b.weight(),
@@ -260,9 +267,10 @@ pub struct RuleSet {
     atoms: Vec<Atom>,
     terms: TermIndex,
     regexes: Vec<regex::Regex>,
-    /// For each term, the rules it meets a requirement of when it occurs in
-    /// one of the posting's fields.
-    by_term: Vec<Vec<Posting>>,
+    /// For each term, the clauses it meets a requirement of when it occurs
+    /// in one of the posting's fields: `term_postings[term_starts[t]..term_starts[t + 1]]`.
+    term_starts: Vec<u32>,
+    term_postings: Vec<Posting>,
     /// The same for entities and kinds.
     by_anchor: FastMap<Anchor, Vec<Posting>>,
     /// Per clause, the bits of all its requirements.
@@ -321,62 +329,93 @@ fn word_key(word: &[u8]) -> u32 {
         | (word.len().min(255) as u32) << 24
 }
 
+/// The filter key of a three-byte prefix (a word key has a length byte on top).
+fn prefix3_key(a: u8, b: u8, c: u8) -> u32 {
+    u32::from_le_bytes([a, b, c, 0])
+}
+
+/// The filter key of a four-byte prefix (its bytes in little-endian order),
+/// scrambled so that it rarely equals the key of a word.
+fn prefix4_key(bytes: u32) -> u32 {
+    bytes.rotate_left(13) ^ 0x5bd1_e995
+}
+
 /// Every term of a rule set, indexed for one pass over a document's tokens.
 #[derive(Debug, Clone)]
 struct TermIndex {
     terms: Vec<Term>,
     /// Terms by their first word, when that word is matched whole (single
-    /// words and phrases).
-    by_first_word: FastMap<Box<[u8]>, Vec<u32>>,
-    first_words: BitFilter,
+    /// words, and phrases marked with [`PHRASE`]).
+    by_first_word: words::WordTable,
+    /// One filter for first words and both kinds of prefixes (their keys
+    /// differ): a token touches one small array, which stays in cache.
+    filter: BitFilter,
     /// Single-word prefixes of exactly three bytes, by those bytes: every
     /// token that starts with the key matches them all.
-    by_prefix3: FastMap<[u8; 3], Vec<u32>>,
-    prefixes3: BitFilter,
+    by_prefix3: words::WordTable,
     /// Single-word prefixes of four bytes or more, by their first four
-    /// bytes (the rest is compared per token).
-    by_prefix4: FastMap<[u8; 4], Vec<u32>>,
-    prefixes4: BitFilter,
+    /// bytes; the rest is compared per token with `prefix_tails`.
+    by_prefix4: words::WordTable,
+    /// Per term (a prefix of four bytes or more): its length and its bytes
+    /// 4 to 12.
+    prefix_tails: Vec<(u32, u64)>,
     /// Single-word prefixes shorter than three bytes, tried on every token.
     short_prefixes: Vec<u32>,
 }
 
 impl TermIndex {
     fn new(terms: Vec<Term>) -> TermIndex {
+        let mut by_first_word: FastMap<&[u8], Vec<u32>> = FastMap::default();
+        let mut by_prefix3: FastMap<&[u8], Vec<u32>> = FastMap::default();
+        let mut by_prefix4: FastMap<&[u8], Vec<u32>> = FastMap::default();
         let mut index = TermIndex {
             terms: Vec::new(),
-            by_first_word: FastMap::default(),
-            first_words: BitFilter::new(),
-            by_prefix3: FastMap::default(),
-            prefixes3: BitFilter::new(),
-            by_prefix4: FastMap::default(),
-            prefixes4: BitFilter::new(),
+            by_first_word: words::WordTable::new(&[]),
+            filter: BitFilter::new(),
+            by_prefix3: words::WordTable::new(&[]),
+            by_prefix4: words::WordTable::new(&[]),
+            prefix_tails: vec![(0, 0); terms.len()],
             short_prefixes: Vec::new(),
         };
         for (id, term) in terms.iter().enumerate() {
             let id = id as u32;
             let first = &term.words[0];
             if term.prefix && term.words.len() == 1 {
-                match *first.as_bytes() {
+                let bytes = first.as_bytes();
+                match *bytes {
                     [a, b, c] => {
-                        index.prefixes3.insert(u32::from_le_bytes([a, b, c, 0]));
-                        index.by_prefix3.entry([a, b, c]).or_default().push(id);
+                        index.filter.insert(prefix3_key(a, b, c));
+                        by_prefix3.entry(bytes).or_default().push(id);
                     }
                     [a, b, c, d, ..] => {
-                        index.prefixes4.insert(u32::from_le_bytes([a, b, c, d]));
-                        index.by_prefix4.entry([a, b, c, d]).or_default().push(id);
+                        index
+                            .filter
+                            .insert(prefix4_key(u32::from_le_bytes([a, b, c, d])));
+                        by_prefix4.entry(&bytes[..4]).or_default().push(id);
+                        index.prefix_tails[id as usize] = (
+                            bytes.len() as u32,
+                            words::head(bytes.get(4..12).unwrap_or(&bytes[4..])),
+                        );
                     }
                     _ => index.short_prefixes.push(id),
                 }
             } else {
-                index.first_words.insert(word_key(first.as_bytes()));
-                index
-                    .by_first_word
-                    .entry(first.as_bytes().into())
+                index.filter.insert(word_key(first.as_bytes()));
+                let phrase = if term.words.len() > 1 { PHRASE } else { 0 };
+                by_first_word
+                    .entry(first.as_bytes())
                     .or_default()
-                    .push(id);
+                    .push(id | phrase);
             }
         }
+        let table = |map: FastMap<&[u8], Vec<u32>>| {
+            let mut pairs: Vec<_> = map.into_iter().collect();
+            pairs.sort_unstable();
+            words::WordTable::new(&pairs)
+        };
+        index.by_first_word = table(by_first_word);
+        index.by_prefix3 = table(by_prefix3);
+        index.by_prefix4 = table(by_prefix4);
         index.terms = terms;
         index
     }
@@ -388,46 +427,85 @@ impl TermIndex {
         }
         for field in Field::ALL {
             let text = doc.field(field);
+            let folded = text.folded.as_bytes();
             for i in 0..text.tokens.len() {
-                let token = text.folded_token_bytes(i);
-                if self.first_words.may_contain(word_key(token))
-                    && let Some(terms) = self.by_first_word.get(token)
+                let (start, end) = text.folded_bounds(i);
+                let token = &folded[start..end];
+                let Some(&last) = token.last() else {
+                    continue;
+                };
+                let head = words::head_at(folded, start, token.len());
+                // The three filter probes, without a branch each: most
+                // tokens fail all three, and which pass is unpredictable.
+                let word = u32::from(last) << 16 | (token.len().min(255) as u32) << 24;
+                let word = self.filter.may_contain(word | (head & 0xffff) as u32);
+                let three = (token.len() >= 3) & self.filter.may_contain((head & 0xff_ffff) as u32);
+                let four = (token.len() >= 4) & self.filter.may_contain(prefix4_key(head as u32));
+                for &t in &self.short_prefixes {
+                    if token.starts_with(self.terms[t as usize].words[0].as_bytes()) {
+                        hits.record(t, field, i, 1);
+                    }
+                }
+                if !(word | three | four) {
+                    continue;
+                }
+                if word
+                    && let Some(terms) = self.by_first_word.get(
+                        token,
+                        head,
+                        words::tail_at(folded, start, token.len()),
+                    )
                 {
-                    for &t in terms {
+                    for value in terms {
+                        if value & PHRASE == 0 {
+                            hits.record(value, field, i, 1);
+                            continue;
+                        }
+                        let t = value & !PHRASE;
                         let term = &self.terms[t as usize];
-                        if term.words.len() == 1 || phrase_continues(text, i, term) {
+                        if phrase_continues(text, i, term) {
                             hits.record(t, field, i, term.words.len());
                         }
                     }
                 }
-                if let [a, b, c, ..] = *token
-                    && self.prefixes3.may_contain(u32::from_le_bytes([a, b, c, 0]))
-                    && let Some(terms) = self.by_prefix3.get(&[a, b, c])
+                if three && let Some(terms) = self.by_prefix3.get(&token[..3], head & 0xff_ffff, 0)
                 {
-                    for &t in terms {
+                    for t in terms {
                         hits.record(t, field, i, 1);
                     }
                 }
-                if let [a, b, c, d, ..] = *token
-                    && self.prefixes4.may_contain(u32::from_le_bytes([a, b, c, d]))
-                    && let Some(terms) = self.by_prefix4.get(&[a, b, c, d])
+                if four && let Some(terms) = self.by_prefix4.get(&token[..4], head & 0xffff_ffff, 0)
                 {
-                    for &t in terms {
-                        let prefix = self.terms[t as usize].words[0].as_bytes();
-                        if token.len() >= prefix.len() && token[4..prefix.len()] == prefix[4..] {
+                    for t in terms {
+                        if self.prefix_continues(t, token, folded, start) {
                             hits.record(t, field, i, 1);
                         }
-                    }
-                }
-                for &t in &self.short_prefixes {
-                    if token.starts_with(self.terms[t as usize].words[0].as_bytes()) {
-                        hits.record(t, field, i, 1);
                     }
                 }
             }
         }
     }
 }
+
+impl TermIndex {
+    /// Whether `token` (at `start` of `folded`), which starts with the first
+    /// four bytes of prefix term `t`, starts with all of it.
+    fn prefix_continues(&self, t: u32, token: &[u8], folded: &[u8], start: usize) -> bool {
+        let (len, tail) = self.prefix_tails[t as usize];
+        let len = len as usize;
+        if token.len() < len {
+            return false;
+        }
+        if len <= 12 {
+            return words::head_at(folded, start + 4, len - 4) == tail;
+        }
+        token.starts_with(self.terms[t as usize].words[0].as_bytes())
+    }
+}
+
+/// Marks a term of a first-word table that is a phrase (the words after the
+/// first are compared per occurrence).
+const PHRASE: u32 = 1 << 31;
 
 /// Whether the words after the first of a phrase follow token `i`.
 fn phrase_continues(text: &NormText, i: usize, term: &Term) -> bool {
@@ -448,10 +526,9 @@ fn phrase_continues(text: &NormText, i: usize, term: &Term) -> bool {
 /// The term occurrences of one document.
 #[derive(Default)]
 struct TermHits {
-    /// Per term, the fields it occurs in (bits).
-    fields: Vec<u8>,
-    /// Per term, 1 + the index in `hits` of its last occurrence (0: none).
-    last: Vec<u32>,
+    /// Per term, 1 + the index in `hits` of its last occurrence (0: none)
+    /// and the fields it occurs in (bits): one read per term.
+    state: Vec<(u32, FieldMask)>,
     /// Terms that occur, each once, in order of first occurrence.
     present: Vec<u32>,
     /// Occurrences, each with 1 + the index of the previous occurrence of the
@@ -463,23 +540,22 @@ impl TermHits {
     /// Forgets the last document and makes room for `terms` terms.
     fn reset(&mut self, terms: usize) {
         for &t in &self.present {
-            self.fields[t as usize] = 0;
-            self.last[t as usize] = 0;
+            self.state[t as usize] = (0, 0);
         }
         self.present.clear();
         self.hits.clear();
-        if self.fields.len() < terms {
-            self.fields.resize(terms, 0);
-            self.last.resize(terms, 0);
+        if self.state.len() < terms {
+            self.state.resize(terms, (0, 0));
         }
     }
 
     fn record(&mut self, term: u32, field: Field, start: usize, len: usize) {
         let t = term as usize;
-        if self.last[t] == 0 {
+        let (last, fields) = self.state[t];
+        if last == 0 {
             self.present.push(term);
         }
-        self.fields[t] |= field.bit();
+
         self.hits.push((
             Pos {
                 field: field as u8,
@@ -488,14 +564,19 @@ impl TermHits {
                 atom: 0,
                 entity: u32::MAX,
             },
-            self.last[t],
+            last,
         ));
-        self.last[t] = self.hits.len() as u32;
+        self.state[t] = (self.hits.len() as u32, fields | field.bit());
+    }
+
+    /// The fields `term` occurs in.
+    fn fields(&self, term: u32) -> FieldMask {
+        self.state[term as usize].1
     }
 
     /// Occurrences of `term` in `fields`, last first.
     fn positions(&self, term: u32, fields: FieldMask) -> impl Iterator<Item = Pos> + '_ {
-        let mut next = self.last[term as usize];
+        let mut next = self.state[term as usize].0;
         std::iter::from_fn(move || {
             let (pos, previous) = *self.hits.get(next.checked_sub(1)? as usize)?;
             next = previous;
@@ -584,12 +665,18 @@ pub fn compile<'a>(
             clause_rule.push(i as u32);
         }
     }
+    let mut term_starts = Vec::with_capacity(by_term.len() + 1);
+    term_starts.push(0);
+    for postings in &by_term {
+        term_starts.push(term_starts.last().copied().unwrap_or(0) + postings.len() as u32);
+    }
     Ok(RuleSet {
         rules: compiled,
         atoms: builder.atoms,
         terms,
         regexes: builder.regexes,
-        by_term,
+        term_starts,
+        term_postings: by_term.into_iter().flatten().collect(),
         by_anchor,
         required,
         clause_rule,
@@ -634,7 +721,21 @@ impl Builder<'_> {
             ),
             Expr::Not(child) => Node::Not(Box::new(self.node(child)?)),
             Expr::Near(a, b, n) => Node::Near(Box::new(self.node(a)?), Box::new(self.node(b)?), *n),
-            atom => Node::Atom(self.atom(atom)?),
+            atom => {
+                let id = self.atom(atom)?;
+                match self.atoms[id as usize] {
+                    Atom {
+                        kind: AtomKind::Term { term },
+                        fields,
+                        ..
+                    } => Node::Term {
+                        atom: id,
+                        term,
+                        fields,
+                    },
+                    _ => Node::Atom(id),
+                }
+            }
         })
     }
 
@@ -811,6 +912,7 @@ type Scoped = (Anchor, FieldMask);
 /// Regexes and negations require nothing.
 fn requirements(node: &Node, atoms: &[Atom], terms: &TermIndex) -> Vec<Vec<Scoped>> {
     match node {
+        Node::Term { term, fields, .. } => vec![vec![(Anchor::Term(*term), *fields)]],
         Node::Atom(a) => {
             let atom = &atoms[*a as usize];
             let anchor = match atom.kind {
@@ -917,7 +1019,7 @@ impl Eval<'_> {
     fn atom_true(&mut self, atom_id: u32) -> bool {
         let atom = &self.set.atoms[atom_id as usize];
         if let AtomKind::Term { term } = atom.kind {
-            return self.scratch.hits.fields[term as usize] & atom.fields != 0;
+            return self.scratch.hits.fields(term) & atom.fields != 0;
         }
         match self.scratch.truth[atom_id as usize] {
             1 => return false,
@@ -970,6 +1072,7 @@ impl Eval<'_> {
 
     fn truth(&mut self, node: &Node) -> bool {
         match node {
+            Node::Term { term, fields, .. } => self.scratch.hits.fields(*term) & fields != 0,
             Node::Atom(a) => self.atom_true(*a),
             Node::And(children) => children.iter().all(|c| self.truth(c)),
             Node::Or(children) => children.iter().any(|c| self.truth(c)),
@@ -1000,6 +1103,12 @@ impl Eval<'_> {
     /// Appends the positions of the atoms that make `node` true to `out`.
     fn positions_into(&mut self, node: &Node, out: &mut Vec<Pos>) {
         match node {
+            &Node::Term { atom, term, fields } => out.extend(
+                self.scratch
+                    .hits
+                    .positions(term, fields)
+                    .map(|p| Pos { atom, ..p }),
+            ),
             Node::Atom(a) => self.atom_positions(*a, out),
             Node::And(children) => {
                 if self.truth(node) {
@@ -1150,6 +1259,11 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
+    fn term_postings(&self, term: u32) -> &[Posting] {
+        let t = term as usize;
+        &self.term_postings[self.term_starts[t] as usize..self.term_starts[t + 1] as usize]
+    }
+
     fn entity_kind(&self, entity: u32) -> Option<u32> {
         self.entity_kinds.get(entity as usize).copied()
     }
@@ -1215,7 +1329,7 @@ impl RuleSet {
             }
         };
         for &term in &hits.present {
-            meet(&self.by_term[term as usize], hits.fields[term as usize]);
+            meet(self.term_postings(term), hits.fields(term));
         }
         // Entities and kinds mentioned, each with the fields it occurs in.
         let mut anchors: Vec<(Anchor, FieldMask)> = Vec::with_capacity(2 * doc.mentions.len() + 1);
