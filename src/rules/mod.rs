@@ -425,6 +425,8 @@ impl TermIndex {
         if self.terms.is_empty() {
             return;
         }
+        // Prefixes of one or two bytes are tried on every token.
+        let shorts = !self.short_prefixes.is_empty();
         for field in Field::ALL {
             let text = doc.field(field);
             let folded = text.folded.as_bytes();
@@ -441,6 +443,9 @@ impl TermIndex {
                 let word = self.filter.may_contain(word | (head & 0xffff) as u32);
                 let three = (token.len() >= 3) & self.filter.may_contain((head & 0xff_ffff) as u32);
                 let four = (token.len() >= 4) & self.filter.may_contain(prefix4_key(head as u32));
+                if !(word | three | four | shorts) {
+                    continue;
+                }
                 for &t in &self.short_prefixes {
                     if token.starts_with(self.terms[t as usize].words[0].as_bytes()) {
                         hits.record(t, field, i, 1);
