@@ -271,8 +271,12 @@ fn defuse_declarations(bytes: &[u8]) -> Option<Vec<u8>> {
         copied = end;
     }
     // Within the first declaration `<?xml` is its text, not a declaration.
-    let scan_from = first_end.unwrap_or(0);
-    for at in scan_from..text.len() {
+    // Only a `<` can open one: going from `<` to `<` keeps this scan, which
+    // sees every byte of every feed, a small part of reading it.
+    let mut from = first_end.unwrap_or(0);
+    while let Some(offset) = text[from..].iter().position(|&b| b == b'<') {
+        let at = from + offset;
+        from = at + 1;
         if !is_declaration(&text[at..]) {
             continue;
         }
