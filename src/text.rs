@@ -254,6 +254,13 @@ impl NormText {
             - 1;
         (start, end)
     }
+
+    /// The folded forms of tokens `first..=last`, joined by single spaces.
+    pub fn folded_words(&self, first: usize, last: usize) -> &str {
+        let (start, _) = self.folded_bounds(first);
+        let (_, end) = self.folded_bounds(last);
+        &self.folded[start..end]
+    }
 }
 
 /// A short excerpt of `text` around `range`, on character boundaries, with
