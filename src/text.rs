@@ -178,25 +178,64 @@ impl NormText {
     /// Tokenizes and folds `text`.
     pub fn new(text: impl Into<String>) -> NormText {
         let original = text.into();
-        // Built as bytes: an ASCII word is lowered while it is copied, with
-        // no per-character encoding; other words are folded into `scratch`.
+        let bytes = original.as_bytes();
+        // Built as bytes in one pass: an ASCII word is lowered as it is
+        // copied; a word with other characters is folded into `scratch`.
         let mut folded: Vec<u8> = Vec::with_capacity(original.len() + 2);
         let mut tokens = Vec::with_capacity(original.len() / 6);
         let mut scratch = String::new();
         folded.push(b' ');
-        let mut from = 0;
-        while let Some((range, ascii)) = next_word(&original, from) {
-            from = range.end;
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
             let folded_start = folded.len();
-            if ascii {
-                folded.extend(
-                    original.as_bytes()[range.clone()]
-                        .iter()
-                        .map(u8::to_ascii_lowercase),
-                );
+            let range = match BYTE_CLASS[usize::from(b)] {
+                ByteClass::Gap => {
+                    i += 1;
+                    continue;
+                }
+                ByteClass::Word => {
+                    let start = i;
+                    // Setting 0x20 lowers an ASCII letter and leaves a digit
+                    // as it is.
+                    while let Some(&b) = bytes
+                        .get(i)
+                        .filter(|&&b| BYTE_CLASS[usize::from(b)] == ByteClass::Word)
+                    {
+                        folded.push(b | 0x20);
+                        i += 1;
+                    }
+                    if bytes
+                        .get(i)
+                        .is_none_or(|&b| BYTE_CLASS[usize::from(b)] == ByteClass::Gap)
+                    {
+                        folded.push(b' ');
+                        tokens.push(Token {
+                            start: start as u32,
+                            end: i as u32,
+                            folded_start: folded_start as u32,
+                        });
+                        continue;
+                    }
+                    // A non-ASCII character follows: whether it goes on
+                    // with the word is for `next_word` to say.
+                    folded.truncate(folded_start);
+                    match next_word(&original, start) {
+                        Some((range, _)) => range,
+                        None => break,
+                    }
+                }
+                ByteClass::NonAscii => match next_word(&original, i) {
+                    Some((range, _)) => range,
+                    None => break,
+                },
+            };
+            i = range.end;
+            let word = &original[range.clone()];
+            if word.is_ascii() {
+                folded.extend(word.bytes().map(|b| b | 0x20));
             } else {
                 scratch.clear();
-                fold_word_into(&original[range.clone()], &mut scratch);
+                fold_word_into(word, &mut scratch);
                 if scratch.is_empty() {
                     continue;
                 }
