@@ -33,15 +33,48 @@ pub struct NormText {
 }
 
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || is_combining_mark(c)
+    match c {
+        // Latin-1 and Latin Extended-A/B letters (accented European names)
+        // and General Punctuation (curly quotes, dashes, special spaces) are
+        // most of the non-ASCII text in news; answering for them here spares
+        // a search of the Unicode tables. A unit test checks every character
+        // against the definition below.
+        'À'..='Ö' | 'Ø'..='ö' | 'ø'..='ɏ' => true,
+        '\u{2000}'..='\u{206F}' => false,
+        _ => c.is_alphanumeric() || is_combining_mark(c),
+    }
 }
+
+/// What a byte says about words, for [`next_word`]: ASCII letters and digits
+/// are word bytes, other ASCII bytes are gaps, and a byte of a multi-byte
+/// character has to be decoded to know.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ByteClass {
+    Gap,
+    Word,
+    NonAscii,
+}
+
+const BYTE_CLASS: [ByteClass; 256] = {
+    let mut table = [ByteClass::NonAscii; 256];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = if (b as u8).is_ascii_alphanumeric() {
+            ByteClass::Word
+        } else {
+            ByteClass::Gap
+        };
+        b += 1;
+    }
+    table
+};
 
 /// Appends the folded form of one word to `out`: NFKC/NFKD compatibility
 /// mapping, lower case, accents removed, and a few letters that do not
 /// decompose (ß, ø, æ, œ, ł, đ, ı) spelled out in ASCII.
 pub fn fold_word_into(word: &str, out: &mut String) {
     if word.is_ascii() {
-        out.extend(word.bytes().map(|b| b.to_ascii_lowercase() as char));
+        fold_ascii_word_into(word, out);
         return;
     }
     for c in word.nfkd() {
@@ -67,25 +100,66 @@ pub fn fold_word_into(word: &str, out: &mut String) {
     }
 }
 
+/// The folded form of an ASCII word: the word in lower case. Copied whole and
+/// lowered in place, which is what makes English text cheap to fold.
+fn fold_ascii_word_into(word: &str, out: &mut String) {
+    let start = out.len();
+    out.push_str(word);
+    out[start..].make_ascii_lowercase();
+}
+
+/// The next word of `text` at or after byte `from`: its byte range and
+/// whether it is all ASCII.
+///
+/// ASCII bytes are classified by table ([`BYTE_CLASS`]); only other
+/// characters are decoded and asked [`is_word_char`]. That gives the same
+/// words as asking [`is_word_char`] of every character, since an ASCII
+/// character is alphanumeric exactly when it is an ASCII letter or digit and
+/// is never a combining mark.
+fn next_word(text: &str, from: usize) -> Option<(Range<usize>, bool)> {
+    let bytes = text.as_bytes();
+    let mut i = from;
+    let start = loop {
+        let &b = bytes.get(i)?;
+        match BYTE_CLASS[usize::from(b)] {
+            ByteClass::Word => break i,
+            ByteClass::Gap => i += 1,
+            ByteClass::NonAscii => {
+                let c = text[i..].chars().next()?;
+                if is_word_char(c) {
+                    break i;
+                }
+                i += c.len_utf8();
+            }
+        }
+    };
+    let mut ascii = true;
+    while let Some(&b) = bytes.get(i) {
+        match BYTE_CLASS[usize::from(b)] {
+            ByteClass::Word => i += 1,
+            ByteClass::Gap => break,
+            ByteClass::NonAscii => {
+                let Some(c) = text[i..].chars().next() else {
+                    break;
+                };
+                if !is_word_char(c) {
+                    break;
+                }
+                ascii = false;
+                i += c.len_utf8();
+            }
+        }
+    }
+    Some((start..i, ascii))
+}
+
 /// Splits `text` into word byte ranges (runs of letters, digits and combining marks).
 pub fn word_ranges(text: &str) -> impl Iterator<Item = Range<usize>> + '_ {
-    let mut chars = text.char_indices().peekable();
+    let mut from = 0;
     std::iter::from_fn(move || {
-        let start = loop {
-            let (i, c) = chars.next()?;
-            if is_word_char(c) {
-                break i;
-            }
-        };
-        let mut end = text.len();
-        while let Some(&(i, c)) = chars.peek() {
-            if !is_word_char(c) {
-                end = i;
-                break;
-            }
-            chars.next();
-        }
-        Some(start..end)
+        let (range, _) = next_word(text, from)?;
+        from = range.end;
+        Some(range)
     })
 }
 
@@ -104,22 +178,78 @@ impl NormText {
     /// Tokenizes and folds `text`.
     pub fn new(text: impl Into<String>) -> NormText {
         let original = text.into();
-        let mut folded = String::with_capacity(original.len() + 2);
+        let bytes = original.as_bytes();
+        // Built as bytes in one pass: an ASCII word is lowered as it is
+        // copied; a word with other characters is folded into `scratch`.
+        let mut folded: Vec<u8> = Vec::with_capacity(original.len() + 2);
         let mut tokens = Vec::with_capacity(original.len() / 6);
-        folded.push(' ');
-        for range in word_ranges(&original) {
+        let mut scratch = String::new();
+        folded.push(b' ');
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
             let folded_start = folded.len();
-            fold_word_into(&original[range.clone()], &mut folded);
-            if folded.len() == folded_start {
-                continue;
+            let range = match BYTE_CLASS[usize::from(b)] {
+                ByteClass::Gap => {
+                    i += 1;
+                    continue;
+                }
+                ByteClass::Word => {
+                    let start = i;
+                    // Setting 0x20 lowers an ASCII letter and leaves a digit
+                    // as it is.
+                    while let Some(&b) = bytes
+                        .get(i)
+                        .filter(|&&b| BYTE_CLASS[usize::from(b)] == ByteClass::Word)
+                    {
+                        folded.push(b | 0x20);
+                        i += 1;
+                    }
+                    if bytes
+                        .get(i)
+                        .is_none_or(|&b| BYTE_CLASS[usize::from(b)] == ByteClass::Gap)
+                    {
+                        folded.push(b' ');
+                        tokens.push(Token {
+                            start: start as u32,
+                            end: i as u32,
+                            folded_start: folded_start as u32,
+                        });
+                        continue;
+                    }
+                    // A non-ASCII character follows: whether it goes on
+                    // with the word is for `next_word` to say.
+                    folded.truncate(folded_start);
+                    match next_word(&original, start) {
+                        Some((range, _)) => range,
+                        None => break,
+                    }
+                }
+                ByteClass::NonAscii => match next_word(&original, i) {
+                    Some((range, _)) => range,
+                    None => break,
+                },
+            };
+            i = range.end;
+            let word = &original[range.clone()];
+            if word.is_ascii() {
+                folded.extend(word.bytes().map(|b| b | 0x20));
+            } else {
+                scratch.clear();
+                fold_word_into(word, &mut scratch);
+                if scratch.is_empty() {
+                    continue;
+                }
+                folded.extend_from_slice(scratch.as_bytes());
             }
-            folded.push(' ');
+            folded.push(b' ');
             tokens.push(Token {
                 start: range.start as u32,
                 end: range.end as u32,
                 folded_start: folded_start as u32,
             });
         }
+        let folded = String::from_utf8(folded)
+            .expect("folded text is whole UTF-8 words and ASCII spaces: valid UTF-8");
         NormText {
             original,
             folded,
@@ -163,6 +293,13 @@ impl NormText {
             .map_or(self.folded.len(), |t| t.folded_start as usize)
             - 1;
         (start, end)
+    }
+
+    /// The folded forms of tokens `first..=last`, joined by single spaces.
+    pub fn folded_words(&self, first: usize, last: usize) -> &str {
+        let (start, _) = self.folded_bounds(first);
+        let (_, end) = self.folded_bounds(last);
+        &self.folded[start..end]
     }
 }
 
@@ -305,6 +442,8 @@ fn skip_string(chars: &mut Chars<'_>) {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -390,5 +529,122 @@ mod tests {
             "Breaking\u{1b}[2J\u{1b}]0;pwned\u{7} news\u{1b}]8;;http://x\u{1b}\\link\r\n\u{9b}31m!";
         assert_eq!(sanitize_terminal(hostile), "Breaking newslink  !");
         assert_eq!(sanitize_terminal("a\u{202e}b\u{0}c"), "abc");
+    }
+
+    #[test]
+    fn word_char_shortcuts_match_the_unicode_definition() {
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            assert_eq!(
+                is_word_char(c),
+                c.is_alphanumeric() || is_combining_mark(c),
+                "{c:?}"
+            );
+        }
+    }
+
+    /// Word ranges as first written, asking every character.
+    fn reference_word_ranges(text: &str) -> Vec<Range<usize>> {
+        let is_word = |c: char| c.is_alphanumeric() || is_combining_mark(c);
+        let mut ranges = Vec::new();
+        let mut chars = text.char_indices().peekable();
+        while let Some((start, c)) = chars.next() {
+            if !is_word(c) {
+                continue;
+            }
+            let mut end = text.len();
+            while let Some(&(i, c)) = chars.peek() {
+                if !is_word(c) {
+                    end = i;
+                    break;
+                }
+                chars.next();
+            }
+            ranges.push(start..end);
+        }
+        ranges
+    }
+
+    /// Tokenizing and folding as first written, a character at a time: what
+    /// [`NormText::new`] must reproduce.
+    fn reference_norm_text(text: &str) -> NormText {
+        let mut folded = String::from(" ");
+        let mut tokens = Vec::new();
+        for range in reference_word_ranges(text) {
+            let folded_start = folded.len();
+            let word = &text[range.clone()];
+            if word.is_ascii() {
+                folded.extend(word.chars().map(|c| c.to_ascii_lowercase()));
+            } else {
+                fold_word_into(word, &mut folded);
+            }
+            if folded.len() == folded_start {
+                continue;
+            }
+            folded.push(' ');
+            tokens.push(Token {
+                start: range.start as u32,
+                end: range.end as u32,
+                folded_start: folded_start as u32,
+            });
+        }
+        NormText {
+            original: text.to_string(),
+            folded,
+            tokens,
+        }
+    }
+
+    /// Pieces of text: ASCII words and punctuation, accents precomposed and
+    /// combining (also opening a word), ligatures, fullwidth and other
+    /// compatibility forms, letters that fold to two, other scripts.
+    #[rustfmt::skip]
+    const PIECES: &[&str] = &[
+        "North", "korea", "US", "2024", " ", "  ", "-", "'", ".", ",", "\n", "\t", "_", "é",
+        "É", "e\u{301}", "\u{301}", "\u{301}x", "Łódź", "Straße", "Ørsted", "ﬁ", "ﬀ", "Ǆ",
+        "ＺＥＬＥＮＳＫＹＹ", "１２", "İ", "ı", "Ω", "Ѐ", "Київ", "東京", "한국", "ﷺ", "½", "²",
+        "㎏", "\u{a0}", "\u{2019}", "\u{201c}", "\u{2014}", "\u{200b}", "\u{2060}", "😀", "þ",
+        "\u{e9}\u{301}",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 2_000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn normalization_matches_the_character_rules(
+            pieces in prop::collection::vec(prop::sample::select(PIECES), 0..30)
+        ) {
+            let text = pieces.concat();
+            let fast = NormText::new(text.as_str());
+            let reference = reference_norm_text(&text);
+            prop_assert_eq!(fast.folded, reference.folded);
+            prop_assert_eq!(fast.tokens, reference.tokens);
+            prop_assert_eq!(
+                word_ranges(&text).collect::<Vec<_>>(),
+                reference_word_ranges(&text)
+            );
+            prop_assert_eq!(
+                fold_words(&text),
+                reference_word_ranges(&text)
+                    .into_iter()
+                    .filter_map(|r| {
+                        let mut folded = String::new();
+                        fold_word_into(&text[r], &mut folded);
+                        (!folded.is_empty()).then_some(folded)
+                    })
+                    .collect::<Vec<_>>()
+            );
+        }
+
+        #[test]
+        fn normalization_of_any_string_matches(text in any::<String>()) {
+            let fast = NormText::new(text.as_str());
+            let reference = reference_norm_text(&text);
+            prop_assert_eq!(fast.folded, reference.folded);
+            prop_assert_eq!(fast.tokens, reference.tokens);
+        }
     }
 }
