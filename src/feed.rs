@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 mod html;
 
-pub use html::html_to_text;
+pub use html::{html_to_text, html_to_text_both_ways};
 
 /// Marker returned by our id generator when an entry has neither guid nor id;
 /// it cannot occur in a real feed because XML forbids the NUL character.

@@ -26,6 +26,14 @@ pub fn html_to_text(html: &str) -> String {
     simple_html_to_text(html).unwrap_or_else(|| tree_html_to_text(html))
 }
 
+/// Both ways of turning `html` into text: the one-pass reader's (`None`
+/// where it gives up) and the tree walk's. For the differential fuzz target:
+/// where the first answers, the two must agree.
+#[doc(hidden)]
+pub fn html_to_text_both_ways(html: &str) -> (Option<String>, String) {
+    (simple_html_to_text(html), tree_html_to_text(html))
+}
+
 /// Elements whose text is never shown to a reader.
 fn is_hidden(name: &str) -> bool {
     matches!(
