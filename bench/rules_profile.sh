@@ -25,7 +25,7 @@ for line in sys.stdin:
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for n in "${counts[@]}"; do
-  RULES_BENCH_PROFILE=$n RULES_BENCH_PASSES=1 valgrind --tool=callgrind --cache-sim=yes \
+  RULES_BENCH_PROFILE=$n RULES_BENCH_PASSES=1 valgrind --tool=callgrind --cache-sim=yes ${RULES_PROFILE_CACHE:-} \
     --branch-sim=yes --callgrind-out-file="$out/cg.$n" --collect-atstart=no \
     --toggle-collect='*RuleSet::fired_with' "$bin" --bench >/dev/null 2>&1
   python3 - "$n" "$out/cg.$n" <<'PY'

@@ -199,6 +199,58 @@ enum Node {
     Near(Box<Node>, Box<Node>, u32),
 }
 
+/// One node of a rule program laid out flat: a node is followed by its
+/// children's subtrees, and knows its own subtree's length, so evaluation
+/// walks one contiguous slice and skips what it need not look at. All rules'
+/// programs share one array; a candidate's program is a few cache lines.
+#[derive(Debug, Clone, Copy)]
+struct Op {
+    kind: OpKind,
+    /// Ops in this node's subtree, itself included.
+    size: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum OpKind {
+    Term {
+        atom: u32,
+        term: u32,
+        fields: FieldMask,
+    },
+    Atom(u32),
+    And(u32),
+    Or(u32),
+    Not,
+    Near(u32),
+}
+
+/// Appends the flat program of `node` to `out`.
+fn flatten(node: &Node, out: &mut Vec<Op>) {
+    let at = out.len();
+    let (kind, children): (OpKind, &[Node]) = match node {
+        &Node::Term { atom, term, fields } => (OpKind::Term { atom, term, fields }, &[]),
+        Node::Atom(a) => (OpKind::Atom(*a), &[]),
+        Node::And(children) => (OpKind::And(children.len() as u32), children),
+        Node::Or(children) => (OpKind::Or(children.len() as u32), children),
+        Node::Not(child) => (OpKind::Not, std::slice::from_ref(&**child)),
+        Node::Near(a, b, n) => {
+            out.push(Op {
+                kind: OpKind::Near(*n),
+                size: 0,
+            });
+            flatten(a, out);
+            flatten(b, out);
+            out[at].size = (out.len() - at) as u32;
+            return;
+        }
+    };
+    out.push(Op { kind, size: 0 });
+    for child in children {
+        flatten(child, out);
+    }
+    out[at].size = (out.len() - at) as u32;
+}
+
 impl Node {
     /// A rough cost of evaluating the node: NEARs compare positions, other
     /// nodes look up cached truths.
@@ -273,6 +325,10 @@ pub struct RuleSet {
     term_postings: Vec<Posting>,
     /// The same for entities and kinds.
     by_anchor: FastMap<Anchor, Vec<Posting>>,
+    /// Every rule's flat program, one after the other; `starts[rule]` is where
+    /// the rule's begins.
+    ops: Vec<Op>,
+    starts: Vec<u32>,
     /// Per clause, the bits of all its requirements.
     required: Vec<u8>,
     /// Per clause, its rule.
@@ -675,7 +731,15 @@ pub fn compile<'a>(
     for postings in &by_term {
         term_starts.push(term_starts.last().copied().unwrap_or(0) + postings.len() as u32);
     }
+    let mut ops = Vec::new();
+    let mut starts = Vec::with_capacity(compiled.len());
+    for rule in &compiled {
+        starts.push(ops.len() as u32);
+        flatten(&rule.program, &mut ops);
+    }
     Ok(RuleSet {
+        ops,
+        starts,
         rules: compiled,
         atoms: builder.atoms,
         terms,
@@ -1075,22 +1139,43 @@ impl Eval<'_> {
         self.scratch.pool.push(buffer);
     }
 
-    fn truth(&mut self, node: &Node) -> bool {
-        match node {
-            Node::Term { term, fields, .. } => self.scratch.hits.fields(*term) & fields != 0,
-            Node::Atom(a) => self.atom_true(*a),
-            Node::And(children) => children.iter().all(|c| self.truth(c)),
-            Node::Or(children) => children.iter().any(|c| self.truth(c)),
-            Node::Not(child) => !self.truth(child),
+    /// Whether the node at `at` of the program array is true.
+    fn truth(&mut self, at: usize) -> bool {
+        let ops = &self.set.ops;
+        match ops[at].kind {
+            OpKind::Term { term, fields, .. } => self.scratch.hits.fields(term) & fields != 0,
+            OpKind::Atom(a) => self.atom_true(a),
+            OpKind::And(n) => {
+                let mut child = at + 1;
+                for _ in 0..n {
+                    if !self.truth(child) {
+                        return false;
+                    }
+                    child += self.set.ops[child].size as usize;
+                }
+                true
+            }
+            OpKind::Or(n) => {
+                let mut child = at + 1;
+                for _ in 0..n {
+                    if self.truth(child) {
+                        return true;
+                    }
+                    child += self.set.ops[child].size as usize;
+                }
+                false
+            }
+            OpKind::Not => !self.truth(at + 1),
             // Both sides must be true before their positions are worth comparing.
-            Node::Near(a, b, n) => {
+            OpKind::Near(n) => {
+                let (a, b) = (at + 1, at + 1 + ops[at + 1].size as usize);
                 if !(self.truth(a) && self.truth(b)) {
                     return false;
                 }
                 let (mut left, mut right) = (self.buffer(), self.buffer());
                 self.positions_into(a, &mut left);
                 self.positions_into(b, &mut right);
-                let near = near_any(&left, &mut right, *n);
+                let near = near_any(&left, &mut right, n);
                 self.give_back(left);
                 self.give_back(right);
                 near
@@ -1098,42 +1183,53 @@ impl Eval<'_> {
         }
     }
 
-    /// Positions of the atoms that make `node` true (empty when it is false).
-    fn positions(&mut self, node: &Node) -> Vec<Pos> {
+    /// Positions of the atoms that make the node at `at` true (empty when it
+    /// is false).
+    fn positions(&mut self, at: usize) -> Vec<Pos> {
         let mut out = Vec::new();
-        self.positions_into(node, &mut out);
+        self.positions_into(at, &mut out);
         out
     }
 
-    /// Appends the positions of the atoms that make `node` true to `out`.
-    fn positions_into(&mut self, node: &Node, out: &mut Vec<Pos>) {
-        match node {
-            &Node::Term { atom, term, fields } => out.extend(
+    /// Appends the positions of the atoms that make the node at `at` true to `out`.
+    fn positions_into(&mut self, at: usize, out: &mut Vec<Pos>) {
+        let ops = &self.set.ops;
+        let children = |n: u32| {
+            let mut child = at + 1;
+            (0..n).map(move |_| {
+                let this = child;
+                child += ops[this].size as usize;
+                this
+            })
+        };
+        match ops[at].kind {
+            OpKind::Term { atom, term, fields } => out.extend(
                 self.scratch
                     .hits
                     .positions(term, fields)
                     .map(|p| Pos { atom, ..p }),
             ),
-            Node::Atom(a) => self.atom_positions(*a, out),
-            Node::And(children) => {
-                if self.truth(node) {
-                    for c in children {
-                        self.positions_into(c, out);
+            OpKind::Atom(a) => self.atom_positions(a, out),
+            OpKind::And(n) => {
+                if self.truth(at) {
+                    for child in children(n) {
+                        self.positions_into(child, out);
                     }
                 }
             }
-            Node::Or(children) => {
-                for c in children {
-                    self.positions_into(c, out);
+            OpKind::Or(n) => {
+                for child in children(n) {
+                    self.positions_into(child, out);
                 }
             }
-            Node::Not(_) => {}
-            Node::Near(a, b, n) => {
+            OpKind::Not => {}
+            OpKind::Near(n) => {
+                let (a, b) = (at + 1, at + 1 + ops[at + 1].size as usize);
                 let (mut left, mut right) = (self.buffer(), self.buffer());
                 self.positions_into(a, &mut left);
                 if !left.is_empty() {
                     self.positions_into(b, &mut right);
-                    out.extend(near_positions(&left, &right, *n));
+                    out.extend(near_positions(&left, &right, n));
                 }
                 self.give_back(left);
                 self.give_back(right);
@@ -1363,11 +1459,11 @@ impl RuleSet {
         };
         let mut fired = Vec::new();
         for &rule_index in &candidates {
-            let rule = &self.rules[rule_index as usize];
-            if eval.truth(&rule.program) {
+            let start = self.starts[rule_index as usize] as usize;
+            if eval.truth(start) {
                 fired.push(Fired {
                     rule: rule_index as usize,
-                    positions: eval.positions(&rule.program),
+                    positions: eval.positions(start),
                 });
             }
         }
