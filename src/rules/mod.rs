@@ -6,11 +6,14 @@
 //! folded tokens of a document consults (a hash lookup per token, behind a
 //! bit-filter that rejects most tokens without hashing them), and each rule
 //! becomes a small boolean program over *atoms* (terms, regexes, entities,
-//! kinds). Each rule is indexed by up to eight *requirements*, sets of atoms
-//! at least one of which must be present for it to match; a rule is evaluated
-//! only when a document meets all of them, so the cost stays nearly flat in
-//! the number of rules. Atom truth is computed once per document, and regex
-//! atoms run lazily, only when a rule that is still undecided needs them.
+//! kinds), laid out flat in one array shared by all rules. Each top-level
+//! alternative of a rule (a *clause*) is indexed by up to eight
+//! *requirements*, sets of atoms at least one of which must be present, in
+//! the fields the rule asks for, for the clause to hold; a rule is evaluated
+//! only when a document meets all requirements of one of its clauses, so the
+//! cost stays nearly flat in the number of rules. Atom truth is computed once
+//! per document, and regex atoms run lazily, only when a rule that is still
+//! undecided needs them.
 //!
 //! [`RuleSet::evaluate`] returns a [`RuleMatch`] per firing rule with the hits
 //! that explain it (term, field, byte range, snippet). This module keeps no
