@@ -361,7 +361,6 @@ fn watch_config_file(
     Some(watcher)
 }
 
-/// Runs the daemon until `shutdown` is cancelled.
 /// How often the daemon looks whether polls have run since it last handed
 /// freed memory back.
 const MEMORY_TRIM_EVERY: Duration = Duration::from_secs(30);
@@ -399,6 +398,7 @@ async fn release_memory_after_polls(
     }
 }
 
+/// Runs the daemon until `shutdown` is cancelled.
 pub async fn run_until(
     config: Arc<Config>,
     shutdown: CancellationToken,
