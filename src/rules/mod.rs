@@ -1104,13 +1104,13 @@ impl Eval<'_> {
                 regex_any(&self.set.regexes[regex as usize], self.doc, atom.fields)
             }
             AtomKind::Term { .. } => unreachable!("term truth is read from the hits"),
-            AtomKind::Entity { entity } => self.know(atom_id, |doc, fields| {
-                mention_positions(doc, fields, |e| e == entity)
+            AtomKind::Entity { entity } => self.know(atom_id, |doc, fields, out| {
+                push_mentions(doc, fields, |e| e == entity, out)
             }),
             AtomKind::Kind { kind, min } => {
                 let set = self.set;
-                self.know(atom_id, |doc, fields| {
-                    kind_positions(doc, kind, min, fields, |e| set.entity_kind(e))
+                self.know(atom_id, |doc, fields, out| {
+                    push_kind(doc, kind, min, fields, |e| set.entity_kind(e), out)
                 })
             }
         };
@@ -1120,17 +1120,21 @@ impl Eval<'_> {
     }
 
     /// Keeps the positions of an entity or kind atom for the rest of the
-    /// document; whether it has any.
-    fn know(&mut self, atom_id: u32, find: impl FnOnce(&Document, FieldMask) -> Vec<Pos>) -> bool {
-        let found = find(self.doc, self.set.atoms[atom_id as usize].fields);
+    /// document (`find` appends them to the buffer it is given); whether it
+    /// has any.
+    fn know(
+        &mut self,
+        atom_id: u32,
+        find: impl FnOnce(&Document, FieldMask, &mut Vec<Pos>),
+    ) -> bool {
         let known = &mut self.scratch.known_positions;
-        let start = known.len() as u32;
-        known.extend(found.iter().map(|p| Pos {
-            atom: atom_id,
-            ..*p
-        }));
-        self.scratch.known[atom_id as usize] = (start, known.len() as u32);
-        !found.is_empty()
+        let start = known.len();
+        find(self.doc, self.set.atoms[atom_id as usize].fields, known);
+        for p in &mut known[start..] {
+            p.atom = atom_id;
+        }
+        self.scratch.known[atom_id as usize] = (start as u32, known.len() as u32);
+        known.len() > start
     }
 
     fn buffer(&mut self) -> Vec<Pos> {
@@ -1289,6 +1293,77 @@ pub(crate) fn kind_positions(
     } else {
         found
     }
+}
+
+/// [`mention_positions`] appended to `out`, without allocating.
+fn push_mentions(
+    doc: &Document,
+    fields: FieldMask,
+    keep: impl Fn(u32) -> bool,
+    out: &mut Vec<Pos>,
+) {
+    for m in &doc.mentions {
+        if fields & m.field.bit() != 0 && keep(m.entity) {
+            out.push(Pos {
+                field: m.field as u8,
+                start: m.start,
+                end: m.end,
+                atom: 0,
+                entity: m.entity,
+            });
+        }
+    }
+}
+
+/// [`kind_positions`] appended to `out`, without allocating.
+fn push_kind(
+    doc: &Document,
+    kind: u32,
+    min: u32,
+    fields: FieldMask,
+    kind_of: impl Fn(u32) -> Option<u32>,
+    out: &mut Vec<Pos>,
+) {
+    let from = out.len();
+    push_mentions(doc, fields, |e| kind_of(e) == Some(kind), out);
+    if kind == PERSON_KIND {
+        for g in &doc.guessed {
+            if fields & g.field.bit() != 0 {
+                out.push(Pos {
+                    field: g.field as u8,
+                    start: g.start,
+                    end: g.end,
+                    atom: 0,
+                    entity: doc.guessed_id(g),
+                });
+            }
+        }
+    }
+    if !at_least_distinct(&out[from..], min as usize) {
+        out.truncate(from);
+    }
+}
+
+/// Whether `positions` name at least `min` distinct entities. Thresholds
+/// are small (`kind:country>=2`), so the entities seen are kept in a short
+/// array and the scan stops once there are enough.
+fn at_least_distinct(positions: &[Pos], min: usize) -> bool {
+    const FEW: usize = 8;
+    if min > FEW {
+        return distinct_entities(positions) >= min;
+    }
+    let mut seen = [0u32; FEW];
+    let mut n = 0;
+    for p in positions {
+        if n >= min {
+            break;
+        }
+        if !seen[..n].contains(&p.entity) {
+            seen[n] = p.entity;
+            n += 1;
+        }
+    }
+    n >= min
 }
 
 pub(crate) fn distinct_entities(positions: &[Pos]) -> usize {
@@ -1535,4 +1610,28 @@ pub(crate) fn explain_positions(
         }
     }
     hits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The early-stopping count of distinct entities agrees with sorting them all.
+        #[test]
+        fn at_least_distinct_counts_like_sorting(
+            entities in prop::collection::vec(0u32..12, 0..40),
+            min in 0usize..14,
+        ) {
+            let positions: Vec<Pos> = entities
+                .iter()
+                .map(|&entity| Pos { field: 0, start: 0, end: 1, atom: 0, entity })
+                .collect();
+            prop_assert_eq!(
+                at_least_distinct(&positions, min),
+                distinct_entities(&positions) >= min
+            );
+        }
+    }
 }
