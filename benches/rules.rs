@@ -80,7 +80,10 @@
 //! against 1; newswatch against both baselines at 1,000 rules) interleaved,
 //! three rounds, so that load from other processes affects both sides alike.
 //! `RULES_BENCH_PROFILE=N` only runs `evaluate` with N rules over the corpus
-//! twenty times, for a profiler (`perf record -g target/release/deps/rules-…`).
+//! twenty times, for a profiler (`perf record -g target/release/deps/rules-…`);
+//! with `RULES_BENCH_DOCS=k` it runs over the first k items, repeated, which
+//! shows how much of the time goes to what caches and the branch predictor
+//! cannot learn.
 //! `RULES_BENCH_COMPARE=10,100,1000` (any list of rule counts) measures, per
 //! count, newswatch's `fired` against both regex-per-rule baselines in
 //! `RULES_BENCH_ROUNDS` (default 5) interleaved rounds, and prints the median
@@ -955,12 +958,19 @@ fn main() {
             .and_then(|v| v.parse::<usize>().ok())
             .unwrap_or(20);
         let explain = std::env::var_os("RULES_BENCH_EXPLAIN").is_some();
+        // RULES_BENCH_DOCS=k: the first k items, repeated to the same total,
+        // so that caches and the branch predictor can learn them.
+        let first = std::env::var("RULES_BENCH_DOCS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .map_or(docs.len(), |k| k.clamp(1, docs.len()));
+        let docs: Vec<&Document> = docs[..first].iter().cycle().take(docs.len()).collect();
         let matches: usize = (0..passes)
             .map(|_| {
                 if explain {
-                    evaluate_all(&set, &docs)
+                    docs.iter().map(|d| set.evaluate(d).len()).sum()
                 } else {
-                    fired_all(&set, &docs)
+                    docs.iter().map(|d| set.fired(d).len()).sum::<usize>()
                 }
             })
             .sum();
