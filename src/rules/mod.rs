@@ -484,86 +484,112 @@ impl TermIndex {
         if self.terms.is_empty() {
             return;
         }
-        // Prefixes of one or two bytes are tried on every token.
-        let shorts = !self.short_prefixes.is_empty();
+        let mut passed = std::mem::take(&mut hits.passed);
         for field in Field::ALL {
             let text = doc.field(field);
             let folded = text.folded.as_bytes();
-            for i in 0..text.tokens.len() {
+            let n = text.tokens.len();
+            if passed.len() < 3 * n {
+                passed.resize(3 * n, 0);
+            }
+            // First the three filter probes of every token, each token's
+            // index written to the list of each probe and kept where it
+            // passes: most tokens fail all three, which pass is
+            // unpredictable, and a guessed branch per token would cost more
+            // than the lookups of the few that pass.
+            let (words, rest) = passed.split_at_mut(n);
+            let (threes, fours) = rest.split_at_mut(n);
+            let (mut nw, mut n3, mut n4) = (0, 0, 0);
+            for i in 0..n {
                 let (start, end) = text.folded_bounds(i);
-                let token = &folded[start..end];
-                let Some(&last) = token.last() else {
-                    continue;
-                };
-                let head = words::head_at(folded, start, token.len());
-                // The three filter probes, without a branch each: most
-                // tokens fail all three, and which pass is unpredictable.
-                let word = u32::from(last) << 16 | (token.len().min(255) as u32) << 24;
-                let word = self.filter.may_contain(word | (head & 0xffff) as u32);
-                let three = (token.len() >= 3) & self.filter.may_contain((head & 0xff_ffff) as u32);
-                let four = (token.len() >= 4) & self.filter.may_contain(prefix4_key(head as u32));
-                if !(word | three | four | shorts) {
-                    continue;
-                }
-                for &t in &self.short_prefixes {
-                    if token.starts_with(self.terms[t as usize].words[0].as_bytes()) {
-                        hits.record(t, field, i, 1);
-                    }
-                }
-                if !(word | three | four) {
-                    continue;
-                }
-                if word
-                    && let Some(terms) = self.by_first_word.get(
-                        token,
-                        head,
-                        words::tail_at(folded, start, token.len()),
-                    )
-                {
-                    for value in terms {
-                        if value & PHRASE == 0 {
-                            hits.record(value, field, i, 1);
-                            continue;
-                        }
-                        let t = value & !PHRASE;
-                        let term = &self.terms[t as usize];
-                        if phrase_continues(text, i, term) {
-                            hits.record(t, field, i, term.words.len());
-                        }
-                    }
-                }
-                if three && let Some(terms) = self.by_prefix3.get(&token[..3], head & 0xff_ffff, 0)
-                {
-                    for t in terms {
-                        hits.record(t, field, i, 1);
-                    }
-                }
-                if four && let Some(terms) = self.by_prefix4.get(&token[..4], head & 0xffff_ffff, 0)
-                {
-                    for t in terms {
-                        if self.prefix_continues(t, token, folded, start) {
+                let len = end - start;
+                let last = folded.get(end.wrapping_sub(1)).copied().unwrap_or(0);
+                let head = words::head_at(folded, start, len);
+                let word = u32::from(last) << 16 | (len.min(255) as u32) << 24;
+                let word = (len > 0) & self.filter.may_contain(word | (head & 0xffff) as u32);
+                let three = (len >= 3) & self.filter.may_contain((head & 0xff_ffff) as u32);
+                let four = (len >= 4) & self.filter.may_contain(prefix4_key(head as u32));
+                words[nw] = i as u32;
+                nw += usize::from(word);
+                threes[n3] = i as u32;
+                n3 += usize::from(three);
+                fours[n4] = i as u32;
+                n4 += usize::from(four);
+            }
+            if !self.short_prefixes.is_empty() {
+                for i in 0..n {
+                    let token = text.folded_token_bytes(i);
+                    for &t in &self.short_prefixes {
+                        if token.starts_with(self.terms[t as usize].words[0].as_bytes()) {
                             hits.record(t, field, i, 1);
                         }
                     }
                 }
             }
+            for &i in &words[..nw] {
+                let i = i as usize;
+                let (start, end) = text.folded_bounds(i);
+                let token = &folded[start..end];
+                let head = words::head_at(folded, start, token.len());
+                let tail = words::tail_at(folded, start, token.len());
+                let Some(terms) = self.by_first_word.get(token, head, tail) else {
+                    continue;
+                };
+                for value in terms {
+                    if value & PHRASE == 0 {
+                        hits.record(value, field, i, 1);
+                        continue;
+                    }
+                    let t = value & !PHRASE;
+                    let term = &self.terms[t as usize];
+                    if phrase_continues(text, i, term) {
+                        hits.record(t, field, i, term.words.len());
+                    }
+                }
+            }
+            for &i in &threes[..n3] {
+                let i = i as usize;
+                let (start, _) = text.folded_bounds(i);
+                let head = words::head_at(folded, start, 3);
+                if let Some(terms) = self.by_prefix3.get(&folded[start..start + 3], head, 0) {
+                    for t in terms {
+                        hits.record(t, field, i, 1);
+                    }
+                }
+            }
+            for &i in &fours[..n4] {
+                let i = i as usize;
+                let (start, end) = text.folded_bounds(i);
+                let token = &folded[start..end];
+                let head = words::head_at(folded, start, 4);
+                if let Some(terms) = self.by_prefix4.get(&token[..4], head, 0) {
+                    for t in terms {
+                        let keep = self.prefix_continues(t, token, folded, start);
+                        hits.record_if(keep, t, field, i, 1);
+                    }
+                }
+            }
         }
+        hits.passed = passed;
     }
 }
 
 impl TermIndex {
     /// Whether `token` (at `start` of `folded`), which starts with the first
     /// four bytes of prefix term `t`, starts with all of it.
+    #[inline(always)]
     fn prefix_continues(&self, t: u32, token: &[u8], folded: &[u8], start: usize) -> bool {
         let (len, tail) = self.prefix_tails[t as usize];
         let len = len as usize;
-        if token.len() < len {
-            return false;
-        }
+        // Without a branch for the usual prefix of at most twelve bytes:
+        // the bytes read past a shorter token are the space after it and
+        // the next token, so the comparison fails there as it should.
+        let same =
+            (token.len() >= len) & (words::head_at(folded, start + 4, len.min(12) - 4) == tail);
         if len <= 12 {
-            return words::head_at(folded, start + 4, len - 4) == tail;
+            return same;
         }
-        token.starts_with(self.terms[t as usize].words[0].as_bytes())
+        same && token.starts_with(self.terms[t as usize].words[0].as_bytes())
     }
 }
 
@@ -591,35 +617,59 @@ fn phrase_continues(text: &NormText, i: usize, term: &Term) -> bool {
 #[derive(Default)]
 struct TermHits {
     /// Per term, 1 + the index in `hits` of its last occurrence (0: none)
-    /// and the fields it occurs in (bits): one read per term.
+    /// and the fields it occurs in (bits): one read per term. One more
+    /// entry, the sentinel, takes the occurrences nobody asked for (see
+    /// [`TermHits::record_if`]).
     state: Vec<(u32, FieldMask)>,
-    /// Terms that occur, each once, in order of first occurrence.
+    /// Terms that occur, each once, in order of first occurrence: the first
+    /// `present_len` entries (the vector is as long as `state`, so that a
+    /// term is added without a branch).
     present: Vec<u32>,
+    present_len: usize,
     /// Occurrences, each with 1 + the index of the previous occurrence of the
     /// same term (0: none).
     hits: Vec<(Pos, u32)>,
+    /// Room for the token indices [`TermIndex::scan`] collects per field.
+    passed: Vec<u32>,
 }
 
 impl TermHits {
     /// Forgets the last document and makes room for `terms` terms.
     fn reset(&mut self, terms: usize) {
-        for &t in &self.present {
+        for &t in &self.present[..self.present_len] {
             self.state[t as usize] = (0, 0);
         }
-        self.present.clear();
+        self.present_len = 0;
         self.hits.clear();
-        if self.state.len() < terms {
-            self.state.resize(terms, (0, 0));
+        if let Some(sentinel) = self.state.last_mut() {
+            *sentinel = (0, 0);
+        }
+        if self.state.len() < terms + 1 {
+            self.state.resize(terms + 1, (0, 0));
+            self.present.resize(terms + 1, 0);
         }
     }
 
-    fn record(&mut self, term: u32, field: Field, start: usize, len: usize) {
-        let t = term as usize;
-        let (last, fields) = self.state[t];
-        if last == 0 {
-            self.present.push(term);
-        }
+    /// The terms that occur, in order of first occurrence (without the sentinel).
+    fn present(&self) -> &[u32] {
+        &self.present[..self.present_len]
+    }
 
+    fn record(&mut self, term: u32, field: Field, start: usize, len: usize) {
+        self.record_if(true, term, field, start, len);
+    }
+
+    /// Records an occurrence of `term` if `keep`, and otherwise one of the
+    /// sentinel, which no rule reads and `present` never lists. Both take
+    /// the same steps: whether a token matched is unpredictable, and a
+    /// branch on it would be guessed wrong about as often as it is taken.
+    #[inline(always)]
+    fn record_if(&mut self, keep: bool, term: u32, field: Field, start: usize, len: usize) {
+        let sentinel = self.state.len() - 1;
+        let t = if keep { term as usize } else { sentinel };
+        let (last, fields) = self.state[t];
+        self.present[self.present_len] = t as u32;
+        self.present_len += usize::from((last == 0) & (t != sentinel));
         self.hits.push((
             Pos {
                 field: field as u8,
@@ -1507,7 +1557,7 @@ impl RuleSet {
                 }
             }
         };
-        for &term in &hits.present {
+        for &term in hits.present() {
             meet(self.term_postings(term), hits.fields(term));
         }
         // Entities and kinds mentioned, each with the fields it occurs in.

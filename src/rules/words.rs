@@ -1,8 +1,10 @@
 //! A table from a short byte string (a folded word, or the first bytes of
 //! one) to a list of `u32` values, laid out for the per-token lookups of
-//! [`super::TermIndex::scan`]: one open-addressing array of 24-byte slots that
-//! hold the key's first sixteen bytes and its first value, so that a lookup
-//! of a word of up to sixteen bytes with one value reads one slot.
+//! [`super::TermIndex::scan`]: a cuckoo table of 24-byte slots that hold the
+//! key's first sixteen bytes and its first value. A key is in one of two
+//! slots, so a lookup of a word of up to sixteen bytes reads two slots and
+//! decides without a loop: which tokens hit is unpredictable, and every
+//! branch the processor guesses wrong costs more than the reads.
 
 /// The first eight bytes of `word`, zero padded, as one integer.
 pub(super) fn head(word: &[u8]) -> u64 {
@@ -13,19 +15,24 @@ pub(super) fn head(word: &[u8]) -> u64 {
 }
 
 /// [`head`] of the `len` bytes at `start` of `text`, read as one load where
-/// eight bytes are available.
+/// eight bytes are available (bytes past the end of `text` count as zeros).
 #[inline(always)]
 pub(super) fn head_at(text: &[u8], start: usize, len: usize) -> u64 {
     match text.get(start..start + 8) {
         Some(eight) => {
             let v = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
-            if len >= 8 {
-                v
-            } else {
-                v & ((1u64 << (8 * len)) - 1)
-            }
+            // Token lengths vary at random, so the mask is computed rather
+            // than chosen by a branch: all ones shifted right by 64 - 8 len
+            // (len capped at 8), and zero for an empty key.
+            let bits = 8 * len.min(8) as u32;
+            let mask = u64::MAX.wrapping_shr(64 - bits) & 0u64.wrapping_sub(u64::from(bits != 0));
+            v & mask
         }
-        None => head(&text[start..start + len]),
+        // Near the end of the text; bytes past it read as zeros.
+        None => {
+            let rest = text.get(start..).unwrap_or_default();
+            head(&rest[..len.min(rest.len())])
+        }
     }
 }
 
@@ -56,10 +63,14 @@ struct Slot {
     first: u32,
 }
 
+/// A table of keys, each in one of two slots given by its hash (cuckoo
+/// hashing): a lookup reads both and compares both, with no probe loop, so
+/// that the processor has no branch to mispredict until the answer.
 #[derive(Debug, Clone)]
 pub(super) struct WordTable {
     slots: Box<[Slot]>,
     shift: u32,
+    seed: u64,
     /// Per slot: where its key's bytes after the sixteenth start in `rest`,
     /// and where its further values start in `more`.
     rest_at: Box<[u32]>,
@@ -85,86 +96,135 @@ impl<'a> IntoIterator for Values<'a> {
     }
 }
 
+/// How many times a key may be moved out of its slot while inserting one
+/// key, before the table is rebuilt with another seed or more room.
+const MAX_KICKS: usize = 500;
+
 impl WordTable {
     /// A table of `(key, values)` pairs. Keys are distinct, non-empty and
     /// shorter than 64 KiB, each with at least one value; other pairs are
     /// left out.
     pub(super) fn new(pairs: &[(&[u8], Vec<u32>)]) -> WordTable {
-        let capacity = (pairs.len() + pairs.len() / 2 + 1)
-            .next_power_of_two()
-            .max(16);
+        let mut pairs: Vec<(&[u8], &[u32])> = pairs
+            .iter()
+            .filter(|(key, values)| {
+                !key.is_empty()
+                    && key.len() <= usize::from(u16::MAX)
+                    && !values.is_empty()
+                    && values.len() <= 0x1_0000
+            })
+            .map(|(key, values)| (*key, values.as_slice()))
+            .collect();
+        pairs.sort_by_key(|&(key, _)| key);
+        pairs.dedup_by_key(|&mut (key, _)| key);
+        // At most half full (two-choice cuckoo tables jam a little below
+        // that); a few seeds per size, then twice the room.
+        let base = (2 * pairs.len() + 1).next_power_of_two().max(16);
+        let mut seed = 0x243f_6a88_85a3_08d3u64;
+        for attempt in 0usize.. {
+            if let Some(table) = WordTable::build(&pairs, base << (attempt / 4), seed) {
+                return table;
+            }
+            seed = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(1);
+        }
+        unreachable!("some table size holds every key")
+    }
+
+    /// A table with `capacity` slots hashed with `seed`, or None when some
+    /// key finds no slot.
+    fn build(pairs: &[(&[u8], &[u32])], capacity: usize, seed: u64) -> Option<WordTable> {
         let mut table = WordTable {
             slots: vec![Slot::default(); capacity].into_boxed_slice(),
             shift: 64 - capacity.trailing_zeros(),
+            seed,
             rest_at: vec![0; capacity].into_boxed_slice(),
             more_at: vec![0; capacity].into_boxed_slice(),
             rest: Vec::new(),
             more: Vec::new(),
         };
-        for (key, values) in pairs {
-            let Some((&first, more)) = values.split_first() else {
+        // Which pair each slot holds.
+        let mut holder: Vec<Option<usize>> = vec![None; capacity];
+        for p in 0..pairs.len() {
+            let mut moving = p;
+            let key = pairs[p].0;
+            let (mut at, _) = table.indices(head(key), key.len());
+            let mut placed = false;
+            for _ in 0..MAX_KICKS {
+                match holder[at].replace(moving) {
+                    None => {
+                        placed = true;
+                        break;
+                    }
+                    Some(evicted) => {
+                        // The evicted key goes to its other slot.
+                        moving = evicted;
+                        let key = pairs[moving].0;
+                        let (a, b) = table.indices(head(key), key.len());
+                        at = if a == at { b } else { a };
+                    }
+                }
+            }
+            if !placed {
+                return None;
+            }
+        }
+        for (i, held) in holder.iter().enumerate() {
+            let Some(p) = *held else {
                 continue;
             };
-            if key.is_empty() || key.len() > usize::from(u16::MAX) || more.len() > 0xffff {
-                continue;
-            }
-            let head = head(key);
-            let mut i = table.index(head, key.len());
-            while table.slots[i].len != 0 {
-                i = (i + 1) & (capacity - 1);
-            }
+            let (key, values) = pairs[p];
             table.slots[i] = Slot {
-                head,
+                head: head(key),
                 tail: tail(key),
                 len: key.len() as u16,
-                more: more.len() as u16,
-                first,
+                more: (values.len() - 1) as u16,
+                first: values[0],
             };
             table.rest_at[i] = table.rest.len() as u32;
             table.more_at[i] = table.more.len() as u32;
             table
                 .rest
                 .extend_from_slice(key.get(16..).unwrap_or_default());
-            table.more.extend_from_slice(more);
+            table.more.extend_from_slice(&values[1..]);
         }
-        table
+        Some(table)
     }
 
+    /// The two slots a key may occupy.
     #[inline(always)]
-    fn index(&self, head: u64, len: usize) -> usize {
+    fn indices(&self, head: u64, len: usize) -> (usize, usize) {
         // Letters leave most bits of a head alike: mix before taking the top bits.
-        let mut key = head ^ (len as u64).rotate_right(8);
+        let mut key = head ^ (len as u64).rotate_right(8) ^ self.seed;
         key ^= key >> 29;
         key = key.wrapping_mul(0xbf58_476d_1ce4_e5b9);
         key ^= key >> 32;
-        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+        let first = key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift;
+        let second = key.wrapping_mul(0xc2b2_ae3d_27d4_eb4f) >> self.shift;
+        (first as usize, second as usize)
     }
 
     /// The values of `key`; `head` and `tail` are [`head`] of `key` and of
     /// its bytes after the eighth ([`tail`]).
     #[inline(always)]
     pub(super) fn get(&self, key: &[u8], head: u64, tail: u64) -> Option<Values<'_>> {
-        let mask = self.slots.len() - 1;
-        let mut i = self.index(head, key.len());
-        loop {
-            let slot = &self.slots[i];
-            if slot.len == 0 {
-                return None;
-            }
-            let same =
-                (slot.head == head) & (slot.tail == tail) & (usize::from(slot.len) == key.len());
-            if same && (key.len() <= 16 || self.same_rest(i, key)) {
-                let more = match slot.more {
-                    0 => &[][..],
-                    n => &self.more[self.more_at[i] as usize..][..usize::from(n)],
-                };
-                return Some(Values {
-                    first: slot.first,
-                    more,
-                });
-            }
-            i = (i + 1) & mask;
+        let (a, b) = self.indices(head, key.len());
+        let same = |slot: &Slot| {
+            (slot.head == head) & (slot.tail == tail) & (usize::from(slot.len) == key.len())
+        };
+        let (in_a, in_b) = (same(&self.slots[a]), same(&self.slots[b]));
+        if !(in_a | in_b) {
+            return None;
         }
+        let i = if in_a { a } else { b };
+        if key.len() > 16 && !self.same_rest(i, key) {
+            return None;
+        }
+        let slot = &self.slots[i];
+        let more = &self.more[self.more_at[i] as usize..][..usize::from(slot.more)];
+        Some(Values {
+            first: slot.first,
+            more,
+        })
     }
 
     /// Whether the bytes after the sixteenth of `key` (which is as long as
@@ -216,6 +276,44 @@ mod tests {
                 "{absent:?}"
             );
         }
+    }
+
+    #[test]
+    fn large_tables_hold_every_key() {
+        // Enough keys that some seeds jam and the table is rebuilt.
+        for n in [1, 2, 3, 17, 1_000, 20_000] {
+            let words: Vec<String> = (0..n).map(|i| format!("k{}", i * 7919)).collect();
+            let pairs: Vec<(&[u8], Vec<u32>)> = words
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (w.as_bytes(), vec![i as u32]))
+                .collect();
+            let table = WordTable::new(&pairs);
+            assert!(
+                table.slots.len() >= 2 * n,
+                "{n} keys, {} slots",
+                table.slots.len()
+            );
+            for (i, w) in words.iter().enumerate() {
+                let key = w.as_bytes();
+                let found: Vec<u32> = table
+                    .get(key, head(key), tail(key))
+                    .expect("present")
+                    .into_iter()
+                    .collect();
+                assert_eq!(found, [i as u32]);
+            }
+            let absent = b"k1x";
+            assert!(table.get(absent, head(absent), tail(absent)).is_none());
+        }
+    }
+
+    #[test]
+    fn head_at_past_the_end_reads_zeros() {
+        let text = b"abcdef";
+        assert_eq!(head_at(text, 4, 8), head(b"ef"));
+        assert_eq!(head_at(text, 6, 3), 0);
+        assert_eq!(head_at(text, 9, 3), 0);
     }
 
     #[test]
