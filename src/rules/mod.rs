@@ -1668,6 +1668,12 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        // Failures are reported, not written next to the sources.
+        #![proptest_config(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
         /// The early-stopping count of distinct entities agrees with sorting them all.
         #[test]
         fn at_least_distinct_counts_like_sorting(
