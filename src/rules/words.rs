@@ -77,7 +77,14 @@ pub(super) struct WordTable {
     more_at: Box<[u32]>,
     rest: Vec<u8>,
     more: Vec<u32>,
+    /// Keys that found no slot, searched one by one: only keys that share
+    /// their length and first sixteen bytes with two others hash alike
+    /// whatever the seed, so this is empty but for contrived rule sets.
+    overflow: Vec<Overflowed>,
 }
+
+/// A key without a slot, and its values.
+type Overflowed = (Box<[u8]>, Box<[u32]>);
 
 /// The values of one key.
 #[derive(Clone, Copy)]
@@ -100,6 +107,11 @@ impl<'a> IntoIterator for Values<'a> {
 /// key, before the table is rebuilt with another seed or more room.
 const MAX_KICKS: usize = 500;
 
+/// Seeds tried per table size, and sizes tried (each twice the last),
+/// before the keys left without a slot go to the overflow list.
+const SEEDS: usize = 4;
+const SIZES: usize = 2;
+
 impl WordTable {
     /// A table of `(key, values)` pairs. Keys are distinct, non-empty and
     /// shorter than 64 KiB, each with at least one value; other pairs are
@@ -121,18 +133,20 @@ impl WordTable {
         // that); a few seeds per size, then twice the room.
         let base = (2 * pairs.len() + 1).next_power_of_two().max(16);
         let mut seed = 0x243f_6a88_85a3_08d3u64;
-        for attempt in 0usize.. {
-            if let Some(table) = WordTable::build(&pairs, base << (attempt / 4), seed) {
+        let mut attempt = 0;
+        loop {
+            let table = WordTable::build(&pairs, base << (attempt / SEEDS), seed);
+            attempt += 1;
+            if table.overflow.is_empty() || attempt == SEEDS * SIZES {
                 return table;
             }
             seed = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(1);
         }
-        unreachable!("some table size holds every key")
     }
 
-    /// A table with `capacity` slots hashed with `seed`, or None when some
-    /// key finds no slot.
-    fn build(pairs: &[(&[u8], &[u32])], capacity: usize, seed: u64) -> Option<WordTable> {
+    /// A table with `capacity` slots hashed with `seed`; keys that find no
+    /// slot go to the overflow list.
+    fn build(pairs: &[(&[u8], &[u32])], capacity: usize, seed: u64) -> WordTable {
         let mut table = WordTable {
             slots: vec![Slot::default(); capacity].into_boxed_slice(),
             shift: 64 - capacity.trailing_zeros(),
@@ -141,13 +155,14 @@ impl WordTable {
             more_at: vec![0; capacity].into_boxed_slice(),
             rest: Vec::new(),
             more: Vec::new(),
+            overflow: Vec::new(),
         };
         // Which pair each slot holds.
         let mut holder: Vec<Option<usize>> = vec![None; capacity];
         for p in 0..pairs.len() {
             let mut moving = p;
             let key = pairs[p].0;
-            let (mut at, _) = table.indices(head(key), key.len());
+            let (mut at, _) = table.indices(head(key), tail(key), key.len());
             let mut placed = false;
             for _ in 0..MAX_KICKS {
                 match holder[at].replace(moving) {
@@ -159,13 +174,14 @@ impl WordTable {
                         // The evicted key goes to its other slot.
                         moving = evicted;
                         let key = pairs[moving].0;
-                        let (a, b) = table.indices(head(key), key.len());
+                        let (a, b) = table.indices(head(key), tail(key), key.len());
                         at = if a == at { b } else { a };
                     }
                 }
             }
             if !placed {
-                return None;
+                let (key, values) = pairs[moving];
+                table.overflow.push((key.into(), values.into()));
             }
         }
         for (i, held) in holder.iter().enumerate() {
@@ -187,14 +203,14 @@ impl WordTable {
                 .extend_from_slice(key.get(16..).unwrap_or_default());
             table.more.extend_from_slice(&values[1..]);
         }
-        Some(table)
+        table
     }
 
     /// The two slots a key may occupy.
     #[inline(always)]
-    fn indices(&self, head: u64, len: usize) -> (usize, usize) {
+    fn indices(&self, head: u64, tail: u64, len: usize) -> (usize, usize) {
         // Letters leave most bits of a head alike: mix before taking the top bits.
-        let mut key = head ^ (len as u64).rotate_right(8) ^ self.seed;
+        let mut key = head ^ tail.rotate_left(29) ^ (len as u64).rotate_right(8) ^ self.seed;
         key ^= key >> 29;
         key = key.wrapping_mul(0xbf58_476d_1ce4_e5b9);
         key ^= key >> 32;
@@ -207,23 +223,41 @@ impl WordTable {
     /// its bytes after the eighth ([`tail`]).
     #[inline(always)]
     pub(super) fn get(&self, key: &[u8], head: u64, tail: u64) -> Option<Values<'_>> {
-        let (a, b) = self.indices(head, key.len());
-        let same = |slot: &Slot| {
+        let (a, b) = self.indices(head, tail, key.len());
+        let same = |i: usize| {
+            let slot = &self.slots[i];
             (slot.head == head) & (slot.tail == tail) & (usize::from(slot.len) == key.len())
         };
-        let (in_a, in_b) = (same(&self.slots[a]), same(&self.slots[b]));
-        if !(in_a | in_b) {
-            return None;
-        }
-        let i = if in_a { a } else { b };
-        if key.len() > 16 && !self.same_rest(i, key) {
-            return None;
-        }
+        let (in_a, in_b) = (same(a), same(b));
+        let i = if key.len() <= 16 {
+            if !(in_a | in_b) {
+                return self.overflowed(key);
+            }
+            if in_a { a } else { b }
+        } else if in_a && self.same_rest(a, key) {
+            a
+        } else if in_b && self.same_rest(b, key) {
+            b
+        } else {
+            return self.overflowed(key);
+        };
         let slot = &self.slots[i];
         let more = &self.more[self.more_at[i] as usize..][..usize::from(slot.more)];
         Some(Values {
             first: slot.first,
             more,
+        })
+    }
+
+    /// The values of `key` if it is in the overflow list.
+    fn overflowed(&self, key: &[u8]) -> Option<Values<'_>> {
+        if self.overflow.is_empty() {
+            return None;
+        }
+        let (_, values) = self.overflow.iter().find(|(k, _)| **k == *key)?;
+        Some(Values {
+            first: values[0],
+            more: &values[1..],
         })
     }
 
@@ -304,6 +338,36 @@ mod tests {
                 assert_eq!(found, [i as u32]);
             }
             let absent = b"k1x";
+            assert!(table.get(absent, head(absent), tail(absent)).is_none());
+        }
+    }
+
+    #[test]
+    fn keys_alike_in_their_first_sixteen_bytes_are_told_apart() {
+        // Same length, same first 8 or 16 bytes: keys that a hash of the
+        // first bytes cannot separate, more than two slots can hold.
+        let mut words: Vec<String> = (0..40).map(|i| format!("reconstr{i:04}")).collect();
+        words.extend((0..40).map(|i| format!("abcdefghijklmnop{i:03}")));
+        let pairs: Vec<(&[u8], Vec<u32>)> = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.as_bytes(), vec![i as u32, 1000 + i as u32]))
+            .collect();
+        let table = WordTable::new(&pairs);
+        assert!(
+            !table.overflow.is_empty(),
+            "the 16-byte twins cannot all have slots"
+        );
+        for (key, values) in &pairs {
+            let found: Vec<u32> = table
+                .get(key, head(key), tail(key))
+                .expect("present")
+                .into_iter()
+                .collect();
+            assert_eq!(&found, values);
+        }
+        for absent in ["reconstr9999", "abcdefghijklmnop999", "abcdefghijklmnop00"] {
+            let absent = absent.as_bytes();
             assert!(table.get(absent, head(absent), tail(absent)).is_none());
         }
     }
