@@ -272,6 +272,13 @@ impl WordTable {
 mod tests {
     use super::*;
 
+    /// The values of `key` in `table`, as a lookup from a token would find them.
+    fn lookup(table: &WordTable, key: &[u8]) -> Option<Vec<u32>> {
+        table
+            .get(key, head(key), tail(key))
+            .map(|v| v.into_iter().collect())
+    }
+
     #[test]
     fn finds_each_key_and_only_those() {
         let words: Vec<String> = (0..500)
@@ -287,11 +294,7 @@ mod tests {
             .collect();
         let table = WordTable::new(&pairs);
         for (key, values) in &pairs {
-            let found: Vec<u32> = table
-                .get(key, head(key), tail(key))
-                .expect("present")
-                .into_iter()
-                .collect();
+            let found = lookup(&table, key).expect("present");
             assert_eq!(&found, values);
         }
         // Prefixes of keys, and keys of the same length that differ only in
@@ -305,10 +308,7 @@ mod tests {
         }
         for absent in &absent {
             let absent = absent.as_bytes();
-            assert!(
-                table.get(absent, head(absent), tail(absent)).is_none(),
-                "{absent:?}"
-            );
+            assert!(lookup(&table, absent).is_none(), "{absent:?}");
         }
     }
 
@@ -330,15 +330,11 @@ mod tests {
             );
             for (i, w) in words.iter().enumerate() {
                 let key = w.as_bytes();
-                let found: Vec<u32> = table
-                    .get(key, head(key), tail(key))
-                    .expect("present")
-                    .into_iter()
-                    .collect();
+                let found = lookup(&table, key).expect("present");
                 assert_eq!(found, [i as u32]);
             }
             let absent = b"k1x";
-            assert!(table.get(absent, head(absent), tail(absent)).is_none());
+            assert!(lookup(&table, absent).is_none());
         }
     }
 
@@ -359,16 +355,12 @@ mod tests {
             "the 16-byte twins cannot all have slots"
         );
         for (key, values) in &pairs {
-            let found: Vec<u32> = table
-                .get(key, head(key), tail(key))
-                .expect("present")
-                .into_iter()
-                .collect();
+            let found = lookup(&table, key).expect("present");
             assert_eq!(&found, values);
         }
         for absent in ["reconstr9999", "abcdefghijklmnop999", "abcdefghijklmnop00"] {
             let absent = absent.as_bytes();
-            assert!(table.get(absent, head(absent), tail(absent)).is_none());
+            assert!(lookup(&table, absent).is_none());
         }
     }
 
