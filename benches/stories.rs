@@ -53,7 +53,7 @@ fn bench(c: &mut Criterion) {
                 let base = &stories[(rng.next_u64() % stories.len() as u64) as usize];
                 let mut t: Vec<String> = base
                     .iter()
-                    .filter(|_| rng.next_u64() % 4 != 0)
+                    .filter(|_| !rng.next_u64().is_multiple_of(4))
                     .cloned()
                     .collect();
                 t.push(format!("w{}", rng.word()));

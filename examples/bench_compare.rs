@@ -669,10 +669,10 @@ fn serve_connection(stream: TcpStream, bodies: &[Vec<u8>]) -> io::Result<()> {
             if header.is_empty() {
                 break;
             }
-            if let Some((name, value)) = header.split_once(':') {
-                if name.eq_ignore_ascii_case("if-none-match") {
-                    if_none_match = Some(value.trim().to_string());
-                }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("if-none-match")
+            {
+                if_none_match = Some(value.trim().to_string());
             }
         }
         let index = path

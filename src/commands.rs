@@ -313,12 +313,12 @@ async fn load_source(config: &Config, source: &str) -> anyhow::Result<Vec<(Item,
             .collect()),
         Err(e) => {
             // A local text file is read as an article.
-            if url.starts_with("file://") {
-                if let Ok(text) = std::str::from_utf8(&body) {
-                    if !text.trim_start().starts_with('<') && !text.trim_start().starts_with('{') {
-                        return Ok(vec![(article(text), None)]);
-                    }
-                }
+            if url.starts_with("file://")
+                && let Ok(text) = std::str::from_utf8(&body)
+                && !text.trim_start().starts_with('<')
+                && !text.trim_start().starts_with('{')
+            {
+                return Ok(vec![(article(text), None)]);
             }
             Err(anyhow::anyhow!("{url}: {e}"))
         }

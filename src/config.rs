@@ -763,24 +763,28 @@ impl Config {
                 problems
                     .push(locator.at(0..0, format!("webhook url {:?} is invalid: {e}", hook.url)));
             }
-            if let Some(var) = &hook.token_env {
-                if std::env::var_os(var).is_none() && hook.token.is_none() {
-                    warnings.push(format!("webhook {}: environment variable {var} is not set; posting without a token", hook.url));
-                }
+            if let Some(var) = &hook.token_env
+                && std::env::var_os(var).is_none()
+                && hook.token.is_none()
+            {
+                warnings.push(format!(
+                    "webhook {}: environment variable {var} is not set; posting without a token",
+                    hook.url
+                ));
             }
-            if hook.token.is_some() {
-                if let Origin::File(path) = &origin {
-                    use std::os::unix::fs::PermissionsExt;
-                    let mode = std::fs::metadata(path)
-                        .map(|m| m.permissions().mode())
-                        .unwrap_or(0);
-                    if mode & 0o044 != 0 {
-                        warnings.push(format!(
+            if hook.token.is_some()
+                && let Origin::File(path) = &origin
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(path)
+                    .map(|m| m.permissions().mode())
+                    .unwrap_or(0);
+                if mode & 0o044 != 0 {
+                    warnings.push(format!(
                             "{} holds a webhook token and is readable by other users (mode {:o}); chmod 600 it, or use token_env",
                             path.display(),
                             mode & 0o777
                         ));
-                    }
                 }
             }
         }

@@ -167,14 +167,14 @@ impl Pipeline {
                 moved_to.clone()
             }
         };
-        if let Some(to) = moved_to {
-            if state.as_ref().and_then(|s| s.moved_to.as_deref()) != Some(to.as_str()) {
-                warn!(url = %feed.url, moved_to = %to, "feed moved permanently; polling the new address from now on");
-                let url = feed.url.clone();
-                self.with_store(move |s| s.set_moved(&url, &to))
-                    .await
-                    .map_err(|e| fail(e.into()))?;
-            }
+        if let Some(to) = moved_to
+            && state.as_ref().and_then(|s| s.moved_to.as_deref()) != Some(to.as_str())
+        {
+            warn!(url = %feed.url, moved_to = %to, "feed moved permanently; polling the new address from now on");
+            let url = feed.url.clone();
+            self.with_store(move |s| s.set_moved(&url, &to))
+                .await
+                .map_err(|e| fail(e.into()))?;
         }
         let report = match outcome {
             FetchOutcome::NotModified { .. } => {

@@ -283,17 +283,17 @@ impl Store {
             path: path.display().to_string(),
             source,
         };
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    wrap(rusqlite::Error::ToSqlConversionFailure(Box::new(
-                        std::io::Error::new(
-                            e.kind(),
-                            format!("cannot create directory {}: {e}", dir.display()),
-                        ),
-                    )))
-                })?;
-            }
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                wrap(rusqlite::Error::ToSqlConversionFailure(Box::new(
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("cannot create directory {}: {e}", dir.display()),
+                    ),
+                )))
+            })?;
         }
         let conn = Connection::open(path).map_err(wrap)?;
         let mut store = Store { conn, path: name };

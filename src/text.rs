@@ -323,18 +323,16 @@ pub fn snippet(text: &str, range: Range<usize>, context: usize) -> String {
             .char_indices()
             .rev()
             .find(|(_, c)| c.is_whitespace())
+            && start - (from + space) < 16
         {
-            if start - (from + space) < 16 {
-                start = from + space + c.len_utf8();
-            }
+            start = from + space + c.len_utf8();
         }
     }
-    if end < text.len() {
-        if let Some(space) = text[end..].find(char::is_whitespace) {
-            if space < 16 {
-                end += space;
-            }
-        }
+    if end < text.len()
+        && let Some(space) = text[end..].find(char::is_whitespace)
+        && space < 16
+    {
+        end += space;
     }
     let mut out = String::with_capacity(end - start + 8);
     if start > 0 {

@@ -64,10 +64,8 @@ fn word_variants(word: &str) -> BTreeSet<String> {
         if w.contains('v') {
             out.insert(w.replace('v', "w"));
         }
-        if slavic {
-            if let Some(rest) = w.strip_prefix('z') {
-                out.insert(format!("s{rest}"));
-            }
+        if slavic && let Some(rest) = w.strip_prefix('z') {
+            out.insert(format!("s{rest}"));
         }
     }
     out.into_iter().take(MAX_VARIANTS_PER_WORD).collect()

@@ -1026,10 +1026,10 @@ mod tests {
             } else if c.is_control() {
                 continue;
             } else {
-                if let Some(p) = pending.take() {
-                    if !out.is_empty() {
-                        out.push(p);
-                    }
+                if let Some(p) = pending.take()
+                    && !out.is_empty()
+                {
+                    out.push(p);
                 }
                 out.push(c);
             }

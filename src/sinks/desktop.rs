@@ -185,10 +185,10 @@ impl DesktopSink {
         if link.is_some() {
             n.action("default", "Open");
         }
-        if let Some(handle) = self.show(n).await {
-            if let Some(link) = link {
-                self.open_on_click(handle, link.to_string());
-            }
+        if let Some(handle) = self.show(n).await
+            && let Some(link) = link
+        {
+            self.open_on_click(handle, link.to_string());
         }
     }
 

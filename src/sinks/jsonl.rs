@@ -105,10 +105,10 @@ impl JsonlSink {
     fn remember(&mut self, id: String) {
         if self.recent.insert(id.clone()) {
             self.order.push_back(id);
-            if self.order.len() > REMEMBERED_IDS {
-                if let Some(old) = self.order.pop_front() {
-                    self.recent.remove(&old);
-                }
+            if self.order.len() > REMEMBERED_IDS
+                && let Some(old) = self.order.pop_front()
+            {
+                self.recent.remove(&old);
             }
         }
     }
@@ -152,10 +152,10 @@ impl JsonlSink {
             }
         }
         if self.file.is_none() {
-            if let Some(dir) = self.path.parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir)?;
-                }
+            if let Some(dir) = self.path.parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir)?;
             }
             let mut file = OpenOptions::new()
                 .create(true)

@@ -123,10 +123,11 @@ pub async fn deliver_pending(
                     continue;
                 }
             };
-            if let Some(desktop) = sinks.desktop.as_mut() {
-                if !alert.shadow && alert.severity >= sinks.min_severity {
-                    desktop.notify(&alert).await;
-                }
+            if let Some(desktop) = sinks.desktop.as_mut()
+                && !alert.shadow
+                && alert.severity >= sinks.min_severity
+            {
+                desktop.notify(&alert).await;
             }
             // Shadow rules are logged, never sent anywhere else.
             if alert.shadow {

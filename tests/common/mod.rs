@@ -140,15 +140,15 @@ fn serve(
     match route {
         None => respond(&mut stream, "404 Not Found", "", b"not found"),
         Some(Route::Feed { body, etag }) => {
-            if let (Some(tag), Some(sent)) = (&etag, headers.get("if-none-match")) {
-                if tag == sent {
-                    return respond(
-                        &mut stream,
-                        "304 Not Modified",
-                        &format!("ETag: {tag}\r\n"),
-                        b"",
-                    );
-                }
+            if let (Some(tag), Some(sent)) = (&etag, headers.get("if-none-match"))
+                && tag == sent
+            {
+                return respond(
+                    &mut stream,
+                    "304 Not Modified",
+                    &format!("ETag: {tag}\r\n"),
+                    b"",
+                );
             }
             let extra = match &etag {
                 Some(tag) => format!("Content-Type: application/rss+xml\r\nETag: {tag}\r\n"),
