@@ -1275,3 +1275,35 @@ fn docs_example_election_result() {
         ""
     ));
 }
+
+#[test]
+fn a_word_shared_by_many_rules_meets_each_of_them() {
+    // `troops` is a requirement of nine rules (more than the four postings
+    // per term gathered at once), in different fields; the last term of the
+    // set has no postings at all (it only appears under NOT).
+    let queries = [
+        "troops",
+        "troops AND border",
+        "title:troops",
+        "troops NEAR/3 border",
+        "summary:troops",
+        "troops AND NOT exercise",
+        "deploy* AND troops",
+        "\"foreign troops\"",
+        "troops AND navy",
+        "border AND NOT zzqx",
+    ];
+    let set = rules::compile(queries.iter().map(|q| ("r", *q)), &GAZ).expect("compiles");
+    let doc = Document::new(
+        "Troops at the border",
+        "",
+        "Foreign troops were deployed near the border.",
+        &GAZ,
+    );
+    let fired: Vec<usize> = set.evaluate(&doc).iter().map(|m| m.rule).collect();
+    assert_eq!(fired, [0, 1, 2, 3, 5, 6, 7, 9]);
+    for (i, q) in queries.iter().enumerate() {
+        let reference = interpret::matches(&parse(q).expect("parses"), &doc, &GAZ);
+        assert_eq!(fired.contains(&i), reference, "{q}");
+    }
+}

@@ -307,6 +307,13 @@ struct Posting {
     fields: FieldMask,
 }
 
+/// A posting that meets nothing (its fields never match).
+const NO_POSTING: Posting = Posting {
+    clause: 0,
+    bit: 0,
+    fields: 0,
+};
+
 /// A compiled rule.
 #[derive(Debug, Clone)]
 pub struct CompiledRule {
@@ -532,18 +539,19 @@ impl TermIndex {
                 let token = &folded[start..end];
                 let head = words::head_at(folded, start, token.len());
                 let tail = words::tail_at(folded, start, token.len());
-                let Some(terms) = self.by_first_word.get(token, head, tail) else {
-                    continue;
-                };
-                for value in terms {
+                // A miss is recorded on the sentinel: about one looked-up
+                // token in five misses, unpredictably.
+                let (found, values) = self.by_first_word.probe(token, head, tail);
+                if values.first & PHRASE == 0 {
+                    hits.record_if(found, values.first, field, i, 1);
+                } else if found {
+                    self.record_phrase(values.first, text, field, i, hits);
+                }
+                for &value in values.more {
                     if value & PHRASE == 0 {
                         hits.record(value, field, i, 1);
-                        continue;
-                    }
-                    let t = value & !PHRASE;
-                    let term = &self.terms[t as usize];
-                    if phrase_continues(text, i, term) {
-                        hits.record(t, field, i, term.words.len());
+                    } else {
+                        self.record_phrase(value, text, field, i, hits);
                     }
                 }
             }
@@ -575,6 +583,23 @@ impl TermIndex {
 }
 
 impl TermIndex {
+    /// Records phrase term `value` (marked with [`PHRASE`]) at token `i` of
+    /// `text` if the words after its first follow.
+    fn record_phrase(
+        &self,
+        value: u32,
+        text: &NormText,
+        field: Field,
+        i: usize,
+        hits: &mut TermHits,
+    ) {
+        let t = value & !PHRASE;
+        let term = &self.terms[t as usize];
+        if phrase_continues(text, i, term) {
+            hits.record(t, field, i, term.words.len());
+        }
+    }
+
     /// Whether `token` (at `start` of `folded`), which starts with the first
     /// four bytes of prefix term `t`, starts with all of it.
     #[inline(always)]
@@ -586,10 +611,10 @@ impl TermIndex {
         // the next token, so the comparison fails there as it should.
         let same =
             (token.len() >= len) & (words::head_at(folded, start + 4, len.min(12) - 4) == tail);
-        if len <= 12 {
-            return same;
-        }
-        same && token.starts_with(self.terms[t as usize].words[0].as_bytes())
+        // Only the rare longer prefix is compared in full; the branch is on
+        // its length, not on whether the token matched.
+        let rest = len <= 12 || token.starts_with(self.terms[t as usize].words[0].as_bytes());
+        same & rest
     }
 }
 
@@ -666,7 +691,7 @@ impl TermHits {
     #[inline(always)]
     fn record_if(&mut self, keep: bool, term: u32, field: Field, start: usize, len: usize) {
         let sentinel = self.state.len() - 1;
-        let t = if keep { term as usize } else { sentinel };
+        let t = std::hint::select_unpredictable(keep, term as usize, sentinel);
         let (last, fields) = self.state[t];
         self.present[self.present_len] = t as u32;
         self.present_len += usize::from((last == 0) & (t != sentinel));
@@ -779,6 +804,11 @@ pub fn compile<'a>(
             clause_rule.push(i as u32);
         }
     }
+    // One more clause, which nothing completes (it requires no bits, and a
+    // posting always adds one): `meet_terms` points the postings of terms
+    // that occur in none of their fields at it, instead of branching on them.
+    required.push(0);
+    clause_rule.push(u32::MAX);
     let mut term_starts = Vec::with_capacity(by_term.len() + 1);
     term_starts.push(0);
     for postings in &by_term {
@@ -798,7 +828,13 @@ pub fn compile<'a>(
         terms,
         regexes: builder.regexes,
         term_starts,
-        term_postings: by_term.into_iter().flatten().collect(),
+        term_postings: {
+            // Four spare postings at the end: `meet_terms` copies four from
+            // where a term's postings start, whatever their number (even none).
+            let mut flat: Vec<Posting> = by_term.into_iter().flatten().collect();
+            flat.extend([NO_POSTING; 4]);
+            flat
+        },
         by_anchor,
         required,
         clause_rule,
@@ -969,6 +1005,11 @@ struct Scratch {
     /// Per clause, the bits of the requirements met so far.
     met: Vec<u8>,
     met_touched: Vec<u32>,
+    /// The postings of the terms present in a document (see
+    /// [`RuleSet::meet_terms`]).
+    gathered: Vec<Posting>,
+    /// Clauses whose requirements the terms met.
+    complete: Vec<u32>,
     /// Per rule, whether it is among the candidates.
     queued: Vec<bool>,
     /// Per atom other than terms: 0 not yet known, 1 false, 2 true.
@@ -1488,11 +1529,6 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
-    fn term_postings(&self, term: u32) -> &[Posting] {
-        let t = term as usize;
-        &self.term_postings[self.term_starts[t] as usize..self.term_starts[t + 1] as usize]
-    }
-
     fn entity_kind(&self, entity: u32) -> Option<u32> {
         self.entity_kinds.get(entity as usize).copied()
     }
@@ -1530,11 +1566,21 @@ impl RuleSet {
             met_touched,
             queued,
             candidates,
+            gathered,
+            complete,
             ..
         } = &mut *scratch;
         for &rule in &self.always {
             queued[rule as usize] = true;
             candidates.push(rule);
+        }
+        self.meet_terms(hits, gathered, met, met_touched, complete);
+        for &clause in complete.iter() {
+            let rule = self.clause_rule[clause as usize];
+            if !queued[rule as usize] {
+                queued[rule as usize] = true;
+                candidates.push(rule);
+            }
         }
         let mut meet = |postings: &[Posting], present: FieldMask| {
             for &Posting {
@@ -1557,9 +1603,6 @@ impl RuleSet {
                 }
             }
         };
-        for &term in hits.present() {
-            meet(self.term_postings(term), hits.fields(term));
-        }
         // Entities and kinds mentioned, each with the fields it occurs in.
         let mut anchors: Vec<(Anchor, FieldMask)> = Vec::with_capacity(2 * doc.mentions.len() + 1);
         for m in &doc.mentions {
@@ -1598,6 +1641,86 @@ impl RuleSet {
         scratch.candidates = candidates;
         fired.sort_unstable_by_key(|f| f.rule);
         fired
+    }
+
+    /// Meets the requirements of the terms present in a document, and lists
+    /// in `complete` the clauses whose requirements are then all met.
+    ///
+    /// First the postings of every present term are copied into one list,
+    /// four at a time whatever the term's number (most have one to three), so
+    /// that no branch depends on how many a term has. Then that list is walked
+    /// once, without a branch per posting: which terms occur and which of
+    /// their postings count are different for every document, and branches
+    /// on them were guessed wrong once or twice per present term.
+    fn meet_terms(
+        &self,
+        hits: &TermHits,
+        gathered: &mut Vec<Posting>,
+        met: &mut [u8],
+        met_touched: &mut Vec<u32>,
+        complete: &mut Vec<u32>,
+    ) {
+        let present = hits.present();
+        if gathered.len() < self.term_postings.len() + 4 {
+            gathered.resize(self.term_postings.len() + 4, NO_POSTING);
+        }
+        let mut n = 0;
+        for &term in present {
+            let t = term as usize;
+            let (start, end) = (
+                self.term_starts[t] as usize,
+                self.term_starts[t + 1] as usize,
+            );
+            let fields = hits.fields(term);
+            let from: &[Posting; 4] = self.term_postings[start..start + 4]
+                .try_into()
+                .expect("the postings end with four spare ones");
+            let to: &mut [Posting; 4] = (&mut gathered[n..n + 4])
+                .try_into()
+                .expect("room for every posting and four more");
+            for (to, from) in to.iter_mut().zip(from) {
+                *to = self.gathered(from, fields);
+            }
+            if end - start > 4 {
+                for (k, from) in self.term_postings[start + 4..end].iter().enumerate() {
+                    gathered[n + 4 + k] = self.gathered(from, fields);
+                }
+            }
+            n += end - start;
+        }
+        let gathered = &gathered[..n];
+        met_touched.resize(n, 0);
+        complete.resize(n, 0);
+        let (mut touched, mut done) = (0, 0);
+        for p in gathered {
+            let c = p.clause as usize;
+            let old = met[c];
+            let new = old | p.bit;
+            met[c] = new;
+            met_touched[touched] = p.clause;
+            touched += usize::from((old == 0) & (new != 0));
+            complete[done] = p.clause;
+            done += usize::from((new != old) & (new == self.required[c]));
+        }
+        met_touched.truncate(touched);
+        complete.truncate(done);
+    }
+
+    /// `posting` of a term that occurs in `fields`, as [`RuleSet::meet_terms`]
+    /// walks it: pointed at the clause nothing completes where the posting
+    /// asks for other fields. (A select of the 32-bit clause: x86 has no
+    /// conditional move of a byte, and a select of the bit became a branch.)
+    #[inline(always)]
+    fn gathered(&self, posting: &Posting, fields: FieldMask) -> Posting {
+        let nowhere = (self.required.len() - 1) as u32;
+        Posting {
+            clause: std::hint::select_unpredictable(
+                posting.fields & fields != 0,
+                posting.clause,
+                nowhere,
+            ),
+            ..*posting
+        }
     }
 
     /// The hits that explain why a rule fired on `doc`.

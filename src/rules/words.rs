@@ -44,11 +44,8 @@ pub(super) fn tail(key: &[u8]) -> u64 {
 /// [`tail`] of the `len` bytes at `start` of `text`.
 #[inline(always)]
 pub(super) fn tail_at(text: &[u8], start: usize, len: usize) -> u64 {
-    if len > 8 {
-        head_at(text, start + 8, len - 8)
-    } else {
-        0
-    }
+    // No branch on the length: a key of at most eight bytes masks all bytes off.
+    head_at(text, start + 8, len.saturating_sub(8))
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -89,8 +86,8 @@ type Overflowed = (Box<[u8]>, Box<[u32]>);
 /// The values of one key.
 #[derive(Clone, Copy)]
 pub(super) struct Values<'a> {
-    first: u32,
-    more: &'a [u32],
+    pub(super) first: u32,
+    pub(super) more: &'a [u32],
 }
 
 impl<'a> IntoIterator for Values<'a> {
@@ -249,6 +246,48 @@ impl WordTable {
         })
     }
 
+    /// Whether `key` is in the table, and its values if it is; if it is
+    /// not, a value of some other key and no more. `head` and `tail` are as
+    /// for [`WordTable::get`].
+    ///
+    /// For the scan: a miss takes the same steps as a hit, so that the caller
+    /// can record the first value without a branch (on a miss, as nobody's).
+    #[inline(always)]
+    pub(super) fn probe(&self, key: &[u8], head: u64, tail: u64) -> (bool, Values<'_>) {
+        let (a, b) = self.indices(head, tail, key.len());
+        let same = |i: usize| {
+            let slot = &self.slots[i];
+            (slot.head == head) & (slot.tail == tail) & (usize::from(slot.len) == key.len())
+        };
+        let (in_a, in_b) = (same(a), same(b));
+        let found = in_a | in_b;
+        // Rare cases, tested first so that the branch is on them alone:
+        // keys longer than sixteen bytes, and tables with an overflow list.
+        if key.len() > 16 || (!self.overflow.is_empty() && !found) {
+            return match self.get(key, head, tail) {
+                Some(values) => (true, values),
+                None => (
+                    false,
+                    Values {
+                        first: self.slots[a].first,
+                        more: &[],
+                    },
+                ),
+            };
+        }
+        let i = std::hint::select_unpredictable(in_a, a, b);
+        let slot = &self.slots[i];
+        let more = usize::from(slot.more) & 0usize.wrapping_sub(usize::from(found));
+        let more = &self.more[self.more_at[i] as usize..][..more];
+        (
+            found,
+            Values {
+                first: slot.first,
+                more,
+            },
+        )
+    }
+
     /// The values of `key` if it is in the overflow list.
     fn overflowed(&self, key: &[u8]) -> Option<Values<'_>> {
         if self.overflow.is_empty() {
@@ -272,11 +311,20 @@ impl WordTable {
 mod tests {
     use super::*;
 
-    /// The values of `key` in `table`, as a lookup from a token would find them.
+    /// The values of `key` in `table`, as a lookup from a token would find
+    /// them; checks that [`WordTable::probe`] agrees with [`WordTable::get`].
     fn lookup(table: &WordTable, key: &[u8]) -> Option<Vec<u32>> {
-        table
+        let got: Option<Vec<u32>> = table
             .get(key, head(key), tail(key))
-            .map(|v| v.into_iter().collect())
+            .map(|v| v.into_iter().collect());
+        let (found, values) = table.probe(key, head(key), tail(key));
+        assert_eq!(found, got.is_some(), "probe and get disagree on {key:?}");
+        if found {
+            assert_eq!(Some(values.into_iter().collect()), got);
+        } else {
+            assert!(values.more.is_empty(), "a miss has no further values");
+        }
+        got
     }
 
     #[test]
