@@ -78,7 +78,9 @@
 //! patterns. `RULES_BENCH_TAIL=N` sets the number of synthetic tail words.
 //! `RULES_BENCH_RATIOS=1` measures the two headline ratios (1,000 rules
 //! against 1; newswatch against both baselines at 1,000 rules) interleaved,
-//! three rounds, so that load from other processes affects both sides alike.
+//! three rounds, so that load from other processes affects both sides alike;
+//! each round also times the whole per-item cost (`Document::new` + `fired`)
+//! at 1 and 1,000 rules.
 //! `RULES_BENCH_PROFILE=N` only runs `evaluate` with N rules over the corpus
 //! twenty times, for a profiler (`perf record -g target/release/deps/rules-…`);
 //! with `RULES_BENCH_DOCS=k` it runs over the first k items, repeated, which
@@ -749,6 +751,7 @@ fn breakdown(docs: &[Document], all_rules: &[(String, String)], gazetteer: &Gaze
 /// each ratio alike: 1,000 rules against 1 rule, and newswatch against the
 /// regex-per-rule baselines at 1,000 rules (per item, on the same items).
 fn ratios(
+    items: &[Item],
     docs: &[Document],
     lowered: &[String],
     vocab: &Vocabulary,
@@ -811,6 +814,26 @@ fn ratios(
             tw / e1000,
             ta / t1000,
             ta / e1000
+        );
+        // The whole per-item cost in the daemon: the item's text normalized,
+        // tokenized and tagged with entities (`Document::new`), then matched.
+        let whole = |set: &RuleSet| {
+            let start = std::time::Instant::now();
+            let fired: usize = items
+                .iter()
+                .map(|i| {
+                    let doc = Document::new(&i.title, &i.summary, &i.content, gazetteer);
+                    set.fired(&doc).len()
+                })
+                .sum();
+            black_box(fired);
+            per_item_us(start, items.len())
+        };
+        let (w1, w1000) = (whole(&one), whole(&thousand));
+        eprintln!(
+            "round {round}: Document::new + fired: 1 rule {w1:.1} µs/item, 1,000 rules \
+             {w1000:.1} µs/item (throughput ratio 1000/1 = {:.3})",
+            w1 / w1000
         );
     }
 }
@@ -999,7 +1022,7 @@ fn main() {
         return;
     }
     if std::env::var_os("RULES_BENCH_RATIOS").is_some() {
-        ratios(&docs, &lowered, &vocab, &all_rules, &gazetteer);
+        ratios(&items, &docs, &lowered, &vocab, &all_rules, &gazetteer);
         return;
     }
     if std::env::var_os("RULES_BENCH_BREAKDOWN").is_some() {
