@@ -805,8 +805,9 @@ pub fn compile<'a>(
         }
     }
     // One more clause, which nothing completes (it requires no bits, and a
-    // posting always adds one): `meet_terms` points the postings of terms
-    // that occur in none of their fields at it, instead of branching on them.
+    // posting always adds one): `RuleSet::gathered` points the postings of
+    // anchors that occur in none of their fields at it, instead of branching
+    // on them.
     required.push(0);
     clause_rule.push(u32::MAX);
     let mut term_starts = Vec::with_capacity(by_term.len() + 1);
@@ -829,7 +830,7 @@ pub fn compile<'a>(
         regexes: builder.regexes,
         term_starts,
         term_postings: {
-            // Four spare postings at the end: `meet_terms` copies four from
+            // Four spare postings at the end: `gather_terms` copies four from
             // where a term's postings start, whatever their number (even none).
             let mut flat: Vec<Posting> = by_term.into_iter().flatten().collect();
             flat.extend([NO_POSTING; 4]);
@@ -1005,10 +1006,10 @@ struct Scratch {
     /// Per clause, the bits of the requirements met so far.
     met: Vec<u8>,
     met_touched: Vec<u32>,
-    /// The postings of the terms present in a document (see
-    /// [`RuleSet::meet_terms`]).
+    /// The postings of the terms, entities and kinds present in a document
+    /// (see [`RuleSet::gather_terms`]).
     gathered: Vec<Posting>,
-    /// Clauses whose requirements the terms met.
+    /// Clauses whose requirements a document met.
     complete: Vec<u32>,
     /// Per rule, whether it is among the candidates.
     queued: Vec<bool>,
@@ -1574,35 +1575,6 @@ impl RuleSet {
             queued[rule as usize] = true;
             candidates.push(rule);
         }
-        self.meet_terms(hits, gathered, met, met_touched, complete);
-        for &clause in complete.iter() {
-            let rule = self.clause_rule[clause as usize];
-            if !queued[rule as usize] {
-                queued[rule as usize] = true;
-                candidates.push(rule);
-            }
-        }
-        let mut meet = |postings: &[Posting], present: FieldMask| {
-            for &Posting {
-                clause,
-                bit,
-                fields,
-            } in postings
-            {
-                let c = clause as usize;
-                if met[c] & bit == 0 && fields & present != 0 {
-                    if met[c] == 0 {
-                        met_touched.push(clause);
-                    }
-                    met[c] |= bit;
-                    let rule = self.clause_rule[c];
-                    if met[c] == self.required[c] && !queued[rule as usize] {
-                        queued[rule as usize] = true;
-                        candidates.push(rule);
-                    }
-                }
-            }
-        };
         // Entities and kinds mentioned, each with the fields it occurs in.
         let mut anchors: Vec<(Anchor, FieldMask)> = Vec::with_capacity(2 * doc.mentions.len() + 1);
         for m in &doc.mentions {
@@ -1615,9 +1587,25 @@ impl RuleSet {
             anchors.push((Anchor::Kind(PERSON_KIND), g.field.bit()));
         }
         anchors.sort_unstable_by_key(|&(anchor, _)| anchor);
+        let mut n = self.gather_terms(hits, gathered);
         for run in anchors.chunk_by(|a, b| a.0 == b.0) {
             if let Some(postings) = self.by_anchor.get(&run[0].0) {
-                meet(postings, run.iter().fold(0, |mask, &(_, f)| mask | f));
+                let fields = run.iter().fold(0, |mask, &(_, f)| mask | f);
+                if gathered.len() < n + postings.len() {
+                    gathered.resize(n + postings.len(), NO_POSTING);
+                }
+                for (to, from) in gathered[n..].iter_mut().zip(postings) {
+                    *to = self.gathered(from, fields);
+                }
+                n += postings.len();
+            }
+        }
+        self.meet(&gathered[..n], met, met_touched, complete);
+        for &clause in complete.iter() {
+            let rule = self.clause_rule[clause as usize];
+            if !queued[rule as usize] {
+                queued[rule as usize] = true;
+                candidates.push(rule);
             }
         }
         let candidates = std::mem::take(candidates);
@@ -1643,29 +1631,20 @@ impl RuleSet {
         fired
     }
 
-    /// Meets the requirements of the terms present in a document, and lists
-    /// in `complete` the clauses whose requirements are then all met.
+    /// Copies the postings of every term present in a document to the start
+    /// of `gathered` (as [`RuleSet::gathered`] makes them), and returns how
+    /// many there are.
     ///
-    /// First the postings of every present term are copied into one list,
-    /// four at a time whatever the term's number (most have one to three), so
-    /// that no branch depends on how many a term has. Then that list is walked
-    /// once, without a branch per posting: which terms occur and which of
-    /// their postings count are different for every document, and branches
-    /// on them were guessed wrong once or twice per present term.
-    fn meet_terms(
-        &self,
-        hits: &TermHits,
-        gathered: &mut Vec<Posting>,
-        met: &mut [u8],
-        met_touched: &mut Vec<u32>,
-        complete: &mut Vec<u32>,
-    ) {
-        let present = hits.present();
+    /// Four are copied at a time whatever the term's number (most have one to
+    /// three), so that no branch depends on how many a term has: which terms
+    /// occur is different for every document, and branches on it were
+    /// guessed wrong once or twice per present term.
+    fn gather_terms(&self, hits: &TermHits, gathered: &mut Vec<Posting>) -> usize {
         if gathered.len() < self.term_postings.len() + 4 {
             gathered.resize(self.term_postings.len() + 4, NO_POSTING);
         }
         let mut n = 0;
-        for &term in present {
+        for &term in hits.present() {
             let t = term as usize;
             let (start, end) = (
                 self.term_starts[t] as usize,
@@ -1688,11 +1667,25 @@ impl RuleSet {
             }
             n += end - start;
         }
-        let gathered = &gathered[..n];
+        n
+    }
+
+    /// Meets the requirements of `postings` (gathered from the terms,
+    /// entities and kinds of a document), and lists in `complete` the
+    /// clauses whose requirements are then all met. One walk without a
+    /// branch per posting.
+    fn meet(
+        &self,
+        postings: &[Posting],
+        met: &mut [u8],
+        met_touched: &mut Vec<u32>,
+        complete: &mut Vec<u32>,
+    ) {
+        let n = postings.len();
         met_touched.resize(n, 0);
         complete.resize(n, 0);
         let (mut touched, mut done) = (0, 0);
-        for p in gathered {
+        for p in postings {
             let c = p.clause as usize;
             let old = met[c];
             let new = old | p.bit;
@@ -1706,7 +1699,7 @@ impl RuleSet {
         complete.truncate(done);
     }
 
-    /// `posting` of a term that occurs in `fields`, as [`RuleSet::meet_terms`]
+    /// `posting` of an anchor that occurs in `fields`, as [`RuleSet::meet`]
     /// walks it: pointed at the clause nothing completes where the posting
     /// asks for other fields. (A select of the 32-bit clause: x86 has no
     /// conditional move of a byte, and a select of the bit became a branch.)
