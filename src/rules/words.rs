@@ -216,16 +216,23 @@ impl WordTable {
         (first as usize, second as usize)
     }
 
-    /// The values of `key`; `head` and `tail` are [`head`] of `key` and of
-    /// its bytes after the eighth ([`tail`]).
+    /// The two slots `key` may be in, and whether its first sixteen bytes
+    /// and length are those of the key in each.
     #[inline(always)]
-    pub(super) fn get(&self, key: &[u8], head: u64, tail: u64) -> Option<Values<'_>> {
+    fn slots_of(&self, key: &[u8], head: u64, tail: u64) -> (usize, usize, bool, bool) {
         let (a, b) = self.indices(head, tail, key.len());
         let same = |i: usize| {
             let slot = &self.slots[i];
             (slot.head == head) & (slot.tail == tail) & (usize::from(slot.len) == key.len())
         };
-        let (in_a, in_b) = (same(a), same(b));
+        (a, b, same(a), same(b))
+    }
+
+    /// The values of `key`; `head` and `tail` are [`head`] of `key` and of
+    /// its bytes after the eighth ([`tail`]).
+    #[inline(always)]
+    pub(super) fn get(&self, key: &[u8], head: u64, tail: u64) -> Option<Values<'_>> {
+        let (a, b, in_a, in_b) = self.slots_of(key, head, tail);
         let i = if key.len() <= 16 {
             if !(in_a | in_b) {
                 return self.overflowed(key);
@@ -254,12 +261,7 @@ impl WordTable {
     /// can record the first value without a branch (on a miss, as nobody's).
     #[inline(always)]
     pub(super) fn probe(&self, key: &[u8], head: u64, tail: u64) -> (bool, Values<'_>) {
-        let (a, b) = self.indices(head, tail, key.len());
-        let same = |i: usize| {
-            let slot = &self.slots[i];
-            (slot.head == head) & (slot.tail == tail) & (usize::from(slot.len) == key.len())
-        };
-        let (in_a, in_b) = (same(a), same(b));
+        let (a, b, in_a, in_b) = self.slots_of(key, head, tail);
         let found = in_a | in_b;
         // Rare cases, tested first so that the branch is on them alone:
         // keys longer than sixteen bytes, and tables with an overflow list.
