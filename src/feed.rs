@@ -39,6 +39,9 @@ pub struct ParsedFeed {
     pub items: Vec<Item>,
 }
 
+/// How the cause of a [`FeedError`] starts when the parser panicked.
+pub const PARSER_CRASHED: &str = "the feed parser crashed on this document";
+
 /// Why a document could not be read as a feed.
 #[derive(Debug, thiserror::Error)]
 #[error("not a readable feed: {cause}")]
@@ -51,31 +54,28 @@ pub fn parse_feed(bytes: &[u8], base_url: &str) -> Result<ParsedFeed, FeedError>
     let base = base_url.starts_with("http").then_some(base_url);
     let defused = defuse_declarations(bytes);
     let bytes = defused.as_deref().unwrap_or(bytes);
-    let parse = |bytes: &[u8]| {
-        feed_rs::parser::Builder::new()
-            .base_uri(base)
-            .id_generator(|_, _, _| NO_ID.to_string())
-            .build()
-            .parse(bytes)
+    let parse = |bytes: &[u8]| parse_guarded(bytes, base);
+    // Repairs for what real feeds get wrong, tried in turn when the document
+    // as it is fails: a few bytes that are not UTF-8 in a UTF-8 document
+    // (replaced, not fatal), and an `<rss>` root without a version feed-rs
+    // knows. A repair can lengthen the XML declaration (the `<rss` patched
+    // may lie inside it), so each repaired document is defused again.
+    let recover = || {
+        let retry = |b: &[u8]| {
+            let defused = defuse_declarations(b);
+            parse(defused.as_deref().unwrap_or(b)).ok()?.ok()
+        };
+        let repaired = utf8_lossy_if_broken(bytes);
+        let input = repaired.as_deref().unwrap_or(bytes);
+        repaired
+            .as_deref()
+            .and_then(retry)
+            .or_else(|| patch_rss_version(input).and_then(|p| retry(&p)))
     };
     let feed = match parse(bytes) {
-        Ok(feed) => feed,
-        Err(first) => {
-            // Repairs for what real feeds get wrong, tried in turn: a few bytes
-            // that are not UTF-8 in a UTF-8 document (replaced, not fatal), and
-            // an `<rss>` root without a version feed-rs knows.
-            let repaired = utf8_lossy_if_broken(bytes);
-            let input = repaired.as_deref().unwrap_or(bytes);
-            let retry = |b: &[u8]| parse(b).ok();
-            let recovered = repaired
-                .as_deref()
-                .and_then(retry)
-                .or_else(|| patch_rss_version(input).and_then(|p| retry(&p)));
-            match recovered {
-                Some(feed) => feed,
-                None => return Err(describe_error(&first, bytes)),
-            }
-        }
+        Ok(Ok(feed)) => feed,
+        Ok(Err(first)) => recover().ok_or_else(|| describe_error(&first, bytes))?,
+        Err(crashed) => recover().ok_or(crashed)?,
     };
 
     let items = feed
@@ -176,6 +176,35 @@ fn utf8_lossy_if_broken(bytes: &[u8]) -> Option<Vec<u8>> {
             .starts_with("utf-8")
     });
     (!declared_other).then(|| String::from_utf8_lossy(bytes).into_owned().into_bytes())
+}
+
+/// feed-rs on `bytes`, with a panic turned into a [`FeedError`].
+///
+/// feed-rs, and quick-xml under it, have panicked on some malformed
+/// documents (see [`defuse_declarations`]). Those found are defused before
+/// parsing; any other is caught here and reported as the feed's error, so
+/// that one hostile feed cannot take a poll or a command down.
+fn parse_guarded(
+    bytes: &[u8],
+    base: Option<&str>,
+) -> Result<Result<feed_rs::model::Feed, feed_rs::parser::ParseFeedError>, FeedError> {
+    std::panic::catch_unwind(|| {
+        feed_rs::parser::Builder::new()
+            .base_uri(base)
+            .id_generator(|_, _, _| NO_ID.to_string())
+            .build()
+            .parse(bytes)
+    })
+    .map_err(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|m| m.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        FeedError {
+            cause: format!("{PARSER_CRASHED}: {message}"),
+        }
+    })
 }
 
 /// Adds `version="2.0"` to an `<rss` root that lacks a version feed-rs knows.
@@ -392,6 +421,22 @@ mod tests {
             parse_feed(latin1, "x").unwrap().items[0].title,
             "Z\u{fc}rich"
         );
+    }
+
+    #[test]
+    fn a_repair_that_lengthens_the_declaration_is_defused() {
+        // An `<rss` inside the declaration: patching its version pushes the
+        // declaration's end past what quick-xml can still act on.
+        let body =
+            include_bytes!("../tests/fixtures/fuzz/feed/rss-version-patch-inside-declaration.xml");
+        let patched = patch_rss_version(body).expect("there is an <rss to patch");
+        let crashed = parse_guarded(&patched, None).unwrap_err();
+        assert!(crashed.cause.starts_with(PARSER_CRASHED), "{crashed}");
+        assert!(crashed.cause.contains("set_encoding"), "{crashed}");
+        let defused = defuse_declarations(&patched).expect("the declaration is shortened");
+        assert!(matches!(parse_guarded(&defused, None), Ok(Err(_))));
+        let e = parse_feed(body, "x").unwrap_err();
+        assert!(e.cause.contains("no <rss>, <feed>"), "{e}");
     }
 
     #[test]
