@@ -234,63 +234,97 @@ fn patch_rss_version(bytes: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// The document with the XML declarations that could crash the parser turned
-/// into harmless processing instructions, or `None` when it has none.
+/// into harmless processing instructions, and decoded to UTF-8 when it is in
+/// another encoding; `None` when it needs neither.
 ///
-/// quick-xml (under feed-rs) switches its decoder when it meets a declaration
-/// naming another encoding, and panics when that happens once it has decoded
-/// past the first 64 bytes: a second declaration in mid-document (a template
-/// that includes another document), a first one longer than that, or the
-/// declaration of a UTF-16 document. A long first declaration is rewritten
-/// to its version and encoding. XML allows a declaration only as a
-/// document's first markup, so every other `<?xml …?>` becomes
-/// `<?xml-misplaced …?>`, which parsers skip. That is done everywhere, CDATA
-/// included: deciding what is markup is the parser's job, and a stray
-/// declaration inside CDATA is rare enough to be marked too. UTF-16 is
-/// decoded to UTF-8 here, which makes its own declaration wrong as well.
+/// quick-xml (under feed-rs) decodes the first 64 bytes of a document as
+/// UTF-8 before it has read the declaration, and switches its decoder when
+/// it meets a declaration naming another encoding. Both go wrong:
+/// - a byte of the declared encoding that is not UTF-8 within those first 64
+///   bytes (`<title>Zürich` in a short Latin-1 feed) makes the document
+///   unreadable;
+/// - a switch once it has decoded past the first 64 bytes panics. That
+///   happens with a second declaration in mid-document (a template that
+///   includes another document), a first one longer than that, or the
+///   declaration of a UTF-16 document.
+///
+/// So quick-xml is only ever given UTF-8. A document in UTF-16 is decoded
+/// here; a document whose first declaration names another encoding that
+/// encoding_rs knows (windows-1252, ISO-8859-1, KOI8-R, Shift_JIS, …) is
+/// decoded by encoding_rs, and its declaration loses the label. A long
+/// first declaration is rewritten to its version and encoding. XML allows
+/// a declaration only as a document's first markup, so every other
+/// `<?xml …?>` becomes `<?xml-misplaced …?>`, which parsers skip. That is
+/// done everywhere, CDATA included: deciding what is markup is the parser's
+/// job, and a stray declaration inside CDATA is rare enough to be marked
+/// too.
 fn defuse_declarations(bytes: &[u8]) -> Option<Vec<u8>> {
     let utf16 = match bytes {
         [0xFE, 0xFF, ..] | [0, b'<', 0, b'?', ..] => Some(u16::from_be_bytes as fn([u8; 2]) -> u16),
         [0xFF, 0xFE, ..] | [b'<', 0, b'?', 0, ..] => Some(u16::from_le_bytes as fn([u8; 2]) -> u16),
         _ => None,
     };
-    let decoded;
-    let text = match utf16 {
-        Some(unit) => {
-            let units = bytes
-                .chunks_exact(2)
-                .map(|pair| unit([pair[0], pair[1]]))
-                .skip_while(|&u| u == 0xFEFF);
-            decoded = char::decode_utf16(units)
-                .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
-                .collect::<String>()
-                .into_bytes();
-            &decoded[..]
-        }
-        None => bytes,
+    let mut decoded = None;
+    if let Some(unit) = utf16 {
+        let units = bytes
+            .chunks_exact(2)
+            .map(|pair| unit([pair[0], pair[1]]))
+            .skip_while(|&u| u == 0xFEFF);
+        let text: String = char::decode_utf16(units)
+            .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect();
+        decoded = Some(text.into_bytes());
+    }
+    // The one declaration quick-xml may act on: the document's first markup.
+    let first_declaration = |text: &[u8], bom: usize| {
+        let at = text[bom..]
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .map(|at| bom + at)
+            .filter(|&at| is_declaration(&text[at..]))?;
+        let end = find(&text[at..], b"?>").map(|i| at + i + 2)?;
+        Some((at, end))
     };
-    let bom = if text.starts_with(b"\xEF\xBB\xBF") {
-        3
-    } else {
-        0
-    };
-    let mut out: Option<Vec<u8>> = utf16.map(|_| Vec::with_capacity(text.len()));
+    let has_bom = |text: &[u8]| text.starts_with(b"\xEF\xBB\xBF");
+    if decoded.is_none()
+        && !has_bom(bytes)
+        && let Some((at, end)) = first_declaration(bytes, 0)
+        && let Some(encoding) =
+            declared_encoding(&bytes[at..end]).and_then(encoding_rs::Encoding::for_label)
+        // A UTF-16 label on a document that is not UTF-16 is left to the
+        // parser as it was: decoding it as UTF-16 would only make noise.
+        && ![encoding_rs::UTF_8, encoding_rs::UTF_16LE, encoding_rs::UTF_16BE].contains(&encoding)
+    {
+        let (text, _) = encoding.decode_without_bom_handling(bytes);
+        decoded = Some(text.into_owned().into_bytes());
+    }
+    let recoded = decoded.is_some();
+    let text = decoded.as_deref().unwrap_or(bytes);
+    let bom = if has_bom(text) { 3 } else { 0 };
+    let mut out: Option<Vec<u8>> = recoded.then(|| Vec::with_capacity(text.len()));
     let mut copied = 0;
-    // The one declaration quick-xml may act on: the document's first markup,
-    // when it lies within the first 64 bytes. A longer one (padding, more
-    // attributes, blank lines before it) is shortened to what matters.
-    let first = text[bom..]
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .map(|at| bom + at)
-        .filter(|&at| utf16.is_none() && is_declaration(&text[at..]));
-    let first_end = first.and_then(|at| find(&text[at..], b"?>").map(|i| at + i + 2));
-    if let (Some(at), Some(end)) = (first, first_end.filter(|&end| end > 60)) {
+    // A UTF-16 document's own declaration is wrong once it is decoded, and
+    // is marked below like any other.
+    let first = first_declaration(text, bom).filter(|_| utf16.is_none());
+    // After a byte order mark, a label of another encoding is wrong (the
+    // mark decides), and would make the parser switch.
+    let relabel = |at: usize, end: usize| {
+        recoded
+            || bom > 0
+                && declared_encoding(&text[at..end])
+                    .and_then(encoding_rs::Encoding::for_label)
+                    .is_some_and(|e| e != encoding_rs::UTF_8)
+    };
+    // A first declaration that ends past byte 60, or whose label must go, is
+    // rewritten to what matters.
+    if let Some((at, end)) = first.filter(|&(at, end)| end > 60 || relabel(at, end)) {
         let out = out.get_or_insert_with(|| Vec::with_capacity(text.len()));
         out.extend_from_slice(&text[..bom]);
         out.extend_from_slice(b"<?xml version=\"1.0\"");
         // Labels are short words; anything else names no encoding.
         let label = declared_encoding(&text[at..end]).filter(|l| {
-            l.len() <= 20
+            !relabel(at, end)
+                && l.len() <= 20
                 && l.iter()
                     .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
         });
@@ -305,7 +339,7 @@ fn defuse_declarations(bytes: &[u8]) -> Option<Vec<u8>> {
     // Within the first declaration `<?xml` is its text, not a declaration.
     // Only a `<` can open one: going from `<` to `<` keeps this scan, which
     // sees every byte of every feed, a small part of reading it.
-    let mut from = first_end.unwrap_or(0);
+    let mut from = first.map_or(0, |(_, end)| end);
     while let Some(offset) = text[from..].iter().position(|&b| b == b'<') {
         let at = from + offset;
         from = at + 1;
@@ -409,7 +443,14 @@ mod tests {
         let latin1 =
             b"\n<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss version=\"2.0\"><channel>\
             <item><guid>a</guid><title>Z\xfcrich</title></item></channel></rss>";
-        assert_eq!(defuse_declarations(latin1), None);
+        // It is decoded here, and its declaration no longer names it.
+        let decoded = defuse_declarations(latin1).expect("a Latin-1 document is decoded");
+        let decoded = String::from_utf8(decoded).expect("UTF-8");
+        assert!(
+            decoded.starts_with("<?xml version=\"1.0\"?><rss"),
+            "{decoded}"
+        );
+        assert!(decoded.contains("Z\u{fc}rich"), "{decoded}");
         let padded = [
             &b"\n\n<?xml version=\"1.0\"                              encoding='ISO-8859-1'  standalone=\"yes\" ?>"[..],
             &latin1[1..],
@@ -421,6 +462,67 @@ mod tests {
             parse_feed(latin1, "x").unwrap().items[0].title,
             "Z\u{fc}rich"
         );
+    }
+
+    #[test]
+    fn documents_in_other_encodings_are_decoded_before_parsing() {
+        let feed = |declaration: &[u8], title: &[u8]| {
+            let mut body = declaration.to_vec();
+            body.extend_from_slice(b"<rss version=\"2.0\"><channel><item><guid>a</guid><title>");
+            body.extend_from_slice(title);
+            body.extend_from_slice(b"</title></item></channel></rss>");
+            body
+        };
+        let title = |body: &[u8]| match parse_feed(body, "x") {
+            Ok(feed) => feed.items[0].title.clone(),
+            Err(e) => panic!("{e}"),
+        };
+        // A Latin-1 byte within the first 64 bytes made quick-xml, which
+        // decodes those as UTF-8 before it reads the declaration, fail.
+        let short = feed(
+            b"<?xml version='1.0' encoding='iso-8859-1'?><!-- \xfc -->",
+            b"Z\xfcrich",
+        );
+        assert!(find(&short, b"\xfc").is_some_and(|at| at < 64));
+        assert_eq!(title(&short), "Z\u{fc}rich");
+        let cyrillic = feed(
+            b"<?xml version=\"1.0\" encoding=\"windows-1251\"?>",
+            b"\xcc\xee\xf1\xea\xe2\xe0",
+        );
+        assert_eq!(
+            title(&cyrillic),
+            "\u{41c}\u{43e}\u{441}\u{43a}\u{432}\u{430}"
+        );
+        let koi8 = feed(
+            b"<?xml version=\"1.0\" encoding=\"KOI8-R\"?>",
+            b"\xeb\xc9\xc5\xd7",
+        );
+        assert_eq!(title(&koi8), "\u{41a}\u{438}\u{435}\u{432}");
+        let japanese = feed(
+            b"<?xml version=\"1.0\" encoding=\"Shift_JIS\"?>",
+            b"\x93\x8c\x8b\x9e",
+        );
+        assert_eq!(title(&japanese), "\u{6771}\u{4eac}");
+        // A byte order mark says UTF-8 whatever the declaration says.
+        let bom = [
+            &b"\xEF\xBB\xBF"[..],
+            &feed(
+                b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>",
+                "Zürich".as_bytes(),
+            ),
+        ]
+        .concat();
+        assert_eq!(title(&bom), "Z\u{fc}rich");
+        // UTF-8 documents, and labels nobody knows, are left as they are.
+        let utf8 = feed(
+            b"<?xml version=\"1.0\" encoding=\"utf-8\"?>",
+            "Zürich".as_bytes(),
+        );
+        assert_eq!(defuse_declarations(&utf8), None);
+        assert_eq!(title(&utf8), "Z\u{fc}rich");
+        let unknown = feed(b"<?xml version=\"1.0\" encoding=\"klingon\"?>", b"Kronos");
+        assert_eq!(defuse_declarations(&unknown), None);
+        assert_eq!(title(&unknown), "Kronos");
     }
 
     #[test]
