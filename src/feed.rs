@@ -248,8 +248,8 @@ fn patch_rss_version(bytes: &[u8]) -> Option<Vec<u8>> {
 ///   includes another document), a first one longer than that, or the
 ///   declaration of a UTF-16 document.
 ///
-/// So quick-xml is only ever given UTF-8. A document in UTF-16 is decoded
-/// here; a document whose first declaration names another encoding that
+/// So quick-xml is given UTF-8 wherever the encoding is known. A document
+/// in UTF-16 is decoded here; a document whose first declaration names another encoding that
 /// encoding_rs knows (windows-1252, ISO-8859-1, KOI8-R, Shift_JIS, …) is
 /// decoded by encoding_rs, and its declaration loses the label. A long
 /// first declaration is rewritten to its version and encoding. XML allows
