@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::alerts::Alert;
 use crate::config::{Config, Severity, resolve_feed_url};
 use crate::document::Document;
-use crate::feed::{Item, parse_feed};
+use crate::feed::{Item, parse_feed_as};
 use crate::fetch::{FetchOutcome, Fetcher, Validators};
 use crate::rules::{self, Hit, RuleSet};
 use crate::sinks::pretty_line;
@@ -299,13 +299,13 @@ async fn load_source(config: &Config, source: &str) -> anyhow::Result<Vec<(Item,
     let url = resolve_feed_url(source, &std::env::current_dir().unwrap_or_default())
         .map_err(anyhow::Error::msg)?;
     let fetcher = Fetcher::new(&config.raw.fetch)?;
-    let body = match fetcher.fetch(&url, &Validators::default()).await? {
-        FetchOutcome::Fetched { body, .. } => body,
+    let (body, charset) = match fetcher.fetch(&url, &Validators::default()).await? {
+        FetchOutcome::Fetched { body, charset, .. } => (body, charset),
         FetchOutcome::NotModified { .. } => {
             bail!("{url}: server answered 304 to an unconditional request")
         }
     };
-    match parse_feed(&body, &url) {
+    match parse_feed_as(&body, &url, charset.as_deref()) {
         Ok(feed) => Ok(feed
             .items
             .into_iter()

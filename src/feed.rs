@@ -51,8 +51,21 @@ pub struct FeedError {
 
 /// Parses feed bytes. `base_url` resolves relative links.
 pub fn parse_feed(bytes: &[u8], base_url: &str) -> Result<ParsedFeed, FeedError> {
+    parse_feed_as(bytes, base_url, None)
+}
+
+/// [`parse_feed`] for a document served with `charset` in its
+/// `Content-Type`. The charset is used when the document does not say its
+/// own encoding (no byte order mark, no label in its XML declaration) and
+/// is not UTF-8.
+pub fn parse_feed_as(
+    bytes: &[u8],
+    base_url: &str,
+    charset: Option<&str>,
+) -> Result<ParsedFeed, FeedError> {
     let base = base_url.starts_with("http").then_some(base_url);
-    let defused = defuse_declarations(bytes);
+    let served = charset.and_then(|c| encoding_rs::Encoding::for_label(c.as_bytes()));
+    let defused = decode_and_defuse(bytes, served);
     let bytes = defused.as_deref().unwrap_or(bytes);
     let parse = |bytes: &[u8]| parse_guarded(bytes, base);
     // Repairs for what real feeds get wrong, tried in turn when the document
@@ -259,6 +272,15 @@ fn patch_rss_version(bytes: &[u8]) -> Option<Vec<u8>> {
 /// job, and a stray declaration inside CDATA is rare enough to be marked
 /// too.
 fn defuse_declarations(bytes: &[u8]) -> Option<Vec<u8>> {
+    decode_and_defuse(bytes, None)
+}
+
+/// [`defuse_declarations`], with the encoding the document was served in
+/// for a document that does not name its own and is not UTF-8.
+fn decode_and_defuse(
+    bytes: &[u8],
+    served: Option<&'static encoding_rs::Encoding>,
+) -> Option<Vec<u8>> {
     let utf16 = match bytes {
         [0xFE, 0xFF, ..] | [0, b'<', 0, b'?', ..] => Some(u16::from_be_bytes as fn([u8; 2]) -> u16),
         [0xFF, 0xFE, ..] | [b'<', 0, b'?', 0, ..] => Some(u16::from_le_bytes as fn([u8; 2]) -> u16),
@@ -286,11 +308,17 @@ fn defuse_declarations(bytes: &[u8]) -> Option<Vec<u8>> {
         Some((at, end))
     };
     let has_bom = |text: &[u8]| text.starts_with(b"\xEF\xBB\xBF");
+    // The document's own label, else the encoding it was served in if it
+    // is not UTF-8 (valid UTF-8 is far likelier UTF-8 than anything else).
+    let declaration = first_declaration(bytes, 0);
+    let label = declaration.and_then(|(at, end)| declared_encoding(&bytes[at..end]));
+    let encoding = match label {
+        Some(label) => encoding_rs::Encoding::for_label(label),
+        None => served.filter(|_| std::str::from_utf8(bytes).is_err()),
+    };
     if decoded.is_none()
         && !has_bom(bytes)
-        && let Some((at, end)) = first_declaration(bytes, 0)
-        && let Some(encoding) =
-            declared_encoding(&bytes[at..end]).and_then(encoding_rs::Encoding::for_label)
+        && let Some(encoding) = encoding
         // A UTF-16 label on a document that is not UTF-16 is left to the
         // parser as it was: decoding it as UTF-16 would only make noise.
         && ![encoding_rs::UTF_8, encoding_rs::UTF_16LE, encoding_rs::UTF_16BE].contains(&encoding)
@@ -523,6 +551,43 @@ mod tests {
         let unknown = feed(b"<?xml version=\"1.0\" encoding=\"klingon\"?>", b"Kronos");
         assert_eq!(defuse_declarations(&unknown), None);
         assert_eq!(title(&unknown), "Kronos");
+    }
+
+    #[test]
+    fn the_served_charset_counts_only_where_the_document_says_nothing() {
+        let rss = |declaration: &[u8], title: &[u8]| {
+            [
+                declaration,
+                b"<rss version=\"2.0\"><channel><item><guid>a</guid><title>",
+                title,
+                b"</title></item></channel></rss>",
+            ]
+            .concat()
+        };
+        let title = |body: &[u8], charset| match parse_feed_as(body, "x", charset) {
+            Ok(feed) => feed.items[0].title.clone(),
+            Err(e) => panic!("{e}"),
+        };
+        // No label: the charset decides, without it the byte is replaced.
+        let latin1 = rss(b"<?xml version=\"1.0\"?>", b"Z\xfcrich");
+        assert_eq!(title(&latin1, Some("iso-8859-1")), "Z\u{fc}rich");
+        assert_eq!(title(&latin1, None), "Z\u{fffd}rich");
+        let bare = rss(b"", b"Z\xfcrich");
+        assert_eq!(title(&bare, Some("windows-1252")), "Z\u{fc}rich");
+        // A document that is valid UTF-8 stays UTF-8, whatever the server says.
+        let utf8 = rss(b"", "Zürich".as_bytes());
+        assert_eq!(title(&utf8, Some("iso-8859-1")), "Z\u{fc}rich");
+        // The document's own label wins over the server's charset.
+        let cyrillic = rss(
+            b"<?xml version=\"1.0\" encoding=\"windows-1251\"?>",
+            b"\xcc\xee\xf1\xea\xe2\xe0",
+        );
+        assert_eq!(
+            title(&cyrillic, Some("iso-8859-1")),
+            "\u{41c}\u{43e}\u{441}\u{43a}\u{432}\u{430}"
+        );
+        // A charset nobody knows is ignored.
+        assert_eq!(title(&latin1, Some("x-unknown")), "Z\u{fffd}rich");
     }
 
     #[test]

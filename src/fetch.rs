@@ -44,6 +44,8 @@ pub enum FetchOutcome {
         final_url: String,
         /// Set when the feed moved for good (301/308 all the way).
         moved_to: Option<String>,
+        /// The `charset` of the response's `Content-Type`, if it names one.
+        charset: Option<String>,
     },
 }
 
@@ -245,6 +247,9 @@ impl Fetcher {
             etag: header_value(header::ETAG),
             last_modified: header_value(header::LAST_MODIFIED),
         };
+        let charset = header_value(header::CONTENT_TYPE)
+            .as_deref()
+            .and_then(content_type_charset);
         let final_url = response.url().to_string();
         let mut body = Vec::new();
         let mut stream = response.bytes_stream();
@@ -263,6 +268,7 @@ impl Fetcher {
             validators: new_validators,
             final_url,
             moved_to,
+            charset,
         })
     }
 
@@ -300,8 +306,21 @@ impl Fetcher {
             validators: Validators::default(),
             final_url: format!("file://{path}"),
             moved_to: None,
+            charset: None,
         })
     }
+}
+
+/// The `charset` parameter of a `Content-Type` value
+/// (`application/rss+xml; charset="windows-1252"` → `windows-1252`).
+pub fn content_type_charset(value: &str) -> Option<String> {
+    value.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| value.trim().trim_matches('"').to_string())
+            .filter(|v| !v.is_empty())
+    })
 }
 
 /// `Retry-After` as seconds or an HTTP date.
@@ -318,6 +337,22 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_type_charset_reads_the_parameter() {
+        let charset = |v| content_type_charset(v);
+        assert_eq!(
+            charset("application/rss+xml; charset=ISO-8859-1").as_deref(),
+            Some("ISO-8859-1")
+        );
+        assert_eq!(
+            charset("text/xml;Charset=\"windows-1252\" ; q=1").as_deref(),
+            Some("windows-1252")
+        );
+        assert_eq!(charset("text/xml; format=flowed"), None);
+        assert_eq!(charset("text/xml; charset="), None);
+        assert_eq!(charset("text/xml"), None);
+    }
 
     #[test]
     fn retry_after_forms() {

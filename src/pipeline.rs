@@ -22,7 +22,7 @@ use crate::alerts::{
 };
 use crate::config::{Config, Feed};
 use crate::document::Document;
-use crate::feed::{FeedError, parse_feed};
+use crate::feed::{FeedError, parse_feed_as};
 use crate::fetch::{FetchError, FetchOutcome, Fetcher, Validators};
 use crate::metrics::{FetchResult, Metrics};
 use crate::sinks::lock;
@@ -191,6 +191,7 @@ impl Pipeline {
                 body,
                 status,
                 validators,
+                charset,
                 ..
             } => {
                 let config = self.config.clone();
@@ -205,6 +206,7 @@ impl Pipeline {
                         &stories,
                         &feed_owned,
                         &body,
+                        charset.as_deref(),
                         status,
                         &validators,
                         first_fetch,
@@ -340,12 +342,13 @@ fn process(
     stories: &Mutex<StoryIndex>,
     feed: &Feed,
     body: &[u8],
+    charset: Option<&str>,
     status: u16,
     validators: &Validators,
     first_fetch: bool,
     now: DateTime<Utc>,
 ) -> Result<PollReport, PollCause> {
-    let parsed = parse_feed(body, &feed.url)?;
+    let parsed = parse_feed_as(body, &feed.url, charset)?;
     let unseen = lock(store).unseen(&feed.url, parsed.items.iter().map(|i| i.key.as_str()))?;
     let catch_up_start = now
         - chrono::Duration::from_std(config.raw.defaults.catch_up.0)

@@ -143,3 +143,52 @@ fn shadow_rules_are_logged_but_marked() {
     assert_eq!(alerts.len(), 2);
     assert!(alerts.iter().all(|a| a["shadow"] == true));
 }
+
+/// A feed that names no encoding, served as ISO-8859-1 in its `Content-Type`:
+/// both `match` and a poll read it in that charset, so its words match and its
+/// alert carries the title as written.
+#[test]
+fn a_feed_served_with_a_charset_is_read_in_it() {
+    // Dated an hour ago: a first poll alerts on recent items only.
+    let date = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc2822();
+    let body: Vec<u8> = [
+        &b"<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Lokal</title>"[..],
+        b"<item><guid>z1</guid><title>Gipfel in Z\xfcrich: Au\xdfenminister beraten</title>",
+        b"<pubDate>",
+        date.as_bytes(),
+        b"</pubDate><description>Die Minister trafen sich.</description></item></channel></rss>",
+    ]
+    .concat();
+    assert!(std::str::from_utf8(&body).is_err(), "the body is not UTF-8");
+    let server = TestServer::start();
+    server.route(
+        "/latin1.xml",
+        Route::Raw(std::sync::Arc::new(move |stream| {
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml; charset=\"ISO-8859-1\"\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )?;
+            stream.write_all(&body)?;
+            stream.flush()
+        })),
+    );
+    let title = "Gipfel in Zürich: Außenminister beraten";
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "[[feeds]]\nurl = \"{}\"\n\n[[rules]]\nid = \"zurich\"\nquery = 'title:\"gipfel in zürich\"'\n",
+        server.url("/latin1.xml")
+    ));
+
+    let out = sandbox.run(&["match", &server.url("/latin1.xml"), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(line["title"], title, "{line}");
+
+    assert!(sandbox.run(&["once"]).status.success());
+    let alerts = sandbox.alerts();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["item"]["title"], title, "{}", alerts[0]);
+}
