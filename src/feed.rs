@@ -314,7 +314,7 @@ fn decode_and_defuse(
     let label = declaration.and_then(|(at, end)| declared_encoding(&bytes[at..end]));
     let encoding = match label {
         Some(label) => encoding_rs::Encoding::for_label(label),
-        None => served.filter(|_| std::str::from_utf8(bytes).is_err()),
+        None => served.filter(|&e| e != encoding_rs::UTF_8 && std::str::from_utf8(bytes).is_err()),
     };
     if decoded.is_none()
         && !has_bom(bytes)
