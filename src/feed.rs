@@ -261,11 +261,13 @@ fn patch_rss_version(bytes: &[u8]) -> Option<Vec<u8>> {
 ///   includes another document), a first one longer than that, or the
 ///   declaration of a UTF-16 document.
 ///
-/// So quick-xml is given UTF-8 wherever the encoding is known. A document
-/// in UTF-16 is decoded here; a document whose first declaration names another encoding that
-/// encoding_rs knows (windows-1252, ISO-8859-1, KOI8-R, Shift_JIS, …) is
-/// decoded by encoding_rs, and its declaration loses the label. A long
-/// first declaration is rewritten to its version and encoding. XML allows
+/// So quick-xml is only given UTF-8, with no label of another encoding to
+/// switch to. A document in UTF-16 is decoded here; a document whose first
+/// declaration names another encoding that encoding_rs knows
+/// (windows-1252, ISO-8859-1, KOI8-R, Shift_JIS, …) is decoded by
+/// encoding_rs; broken UTF-8 gets U+FFFD; a first declaration loses a label
+/// of any encoding but UTF-8. A long first declaration is rewritten to its
+/// version and encoding. XML allows
 /// a declaration only as a document's first markup, so every other
 /// `<?xml …?>` becomes `<?xml-misplaced …?>`, which parsers skip. That is
 /// done everywhere, CDATA included: deciding what is markup is the parser's
@@ -319,12 +321,18 @@ fn decode_and_defuse(
     if decoded.is_none()
         && !has_bom(bytes)
         && let Some(encoding) = encoding
-        // A UTF-16 label on a document that is not UTF-16 is left to the
-        // parser as it was: decoding it as UTF-16 would only make noise.
+        // A UTF-16 label on a document that is not UTF-16 is wrong:
+        // decoding it as UTF-16 would only make noise.
         && ![encoding_rs::UTF_8, encoding_rs::UTF_16LE, encoding_rs::UTF_16BE].contains(&encoding)
     {
         let (text, _) = encoding.decode_without_bom_handling(bytes);
         decoded = Some(text.into_owned().into_bytes());
+    }
+    // What is still not UTF-8 gets U+FFFD for its broken sequences: the
+    // parser's decoder would drop them instead, and dropping a byte can
+    // make a declaration appear (`<?xm\xAEl` reads as `<?xml`).
+    if decoded.is_none() && std::str::from_utf8(bytes).is_err() {
+        decoded = Some(String::from_utf8_lossy(bytes).into_owned().into_bytes());
     }
     let recoded = decoded.is_some();
     let text = decoded.as_deref().unwrap_or(bytes);
@@ -334,14 +342,13 @@ fn decode_and_defuse(
     // A UTF-16 document's own declaration is wrong once it is decoded, and
     // is marked below like any other.
     let first = first_declaration(text, bom).filter(|_| utf16.is_none());
-    // After a byte order mark, a label of another encoding is wrong (the
-    // mark decides), and would make the parser switch.
+    // The text is UTF-8 now, so a label of any other encoding is wrong (one
+    // decoded above, one a byte order mark overrides, a UTF-16 label on a
+    // document that is not UTF-16), and would make the parser switch.
     let relabel = |at: usize, end: usize| {
-        recoded
-            || bom > 0
-                && declared_encoding(&text[at..end])
-                    .and_then(encoding_rs::Encoding::for_label)
-                    .is_some_and(|e| e != encoding_rs::UTF_8)
+        declared_encoding(&text[at..end])
+            .and_then(encoding_rs::Encoding::for_label)
+            .is_some_and(|e| e != encoding_rs::UTF_8)
     };
     // A first declaration that ends past byte 60, or whose label must go, is
     // rewritten to what matters.
@@ -551,6 +558,24 @@ mod tests {
         let unknown = feed(b"<?xml version=\"1.0\" encoding=\"klingon\"?>", b"Kronos");
         assert_eq!(defuse_declarations(&unknown), None);
         assert_eq!(title(&unknown), "Kronos");
+    }
+
+    #[test]
+    fn a_broken_utf8_byte_cannot_make_a_declaration() {
+        // `<?xm\xAEl … encoding="ISO-8859-1"?>` within the first 64 bytes:
+        // quick-xml's decoder drops the byte that is not UTF-8, and what is
+        // left is a declaration it then switches encoding for, too late.
+        let body =
+            include_bytes!("../tests/fixtures/fuzz/feed/dropped-byte-makes-a-declaration.xml");
+        assert!(find(body, b"<?xm\xael").is_some_and(|at| at < 64));
+        let crashed = parse_guarded(body, None).unwrap_err();
+        assert!(crashed.cause.starts_with(PARSER_CRASHED), "{crashed}");
+        let repaired = defuse_declarations(body).expect("broken UTF-8 is replaced");
+        assert!(std::str::from_utf8(&repaired).is_ok());
+        assert!(matches!(parse_guarded(&repaired, None), Ok(_)));
+        if let Err(e) = parse_feed(body, "x") {
+            assert!(!e.cause.starts_with(PARSER_CRASHED), "{e}");
+        }
     }
 
     #[test]
