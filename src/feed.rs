@@ -572,7 +572,7 @@ mod tests {
         assert!(crashed.cause.starts_with(PARSER_CRASHED), "{crashed}");
         let repaired = defuse_declarations(body).expect("broken UTF-8 is replaced");
         assert!(std::str::from_utf8(&repaired).is_ok());
-        assert!(matches!(parse_guarded(&repaired, None), Ok(_)));
+        assert!(parse_guarded(&repaired, None).is_ok());
         if let Err(e) = parse_feed(body, "x") {
             assert!(!e.cause.starts_with(PARSER_CRASHED), "{e}");
         }
