@@ -68,22 +68,15 @@ pub fn parse_feed_as(
     let defused = decode_and_defuse(bytes, served);
     let bytes = defused.as_deref().unwrap_or(bytes);
     let parse = |bytes: &[u8]| parse_guarded(bytes, base);
-    // Repairs for what real feeds get wrong, tried in turn when the document
-    // as it is fails: a few bytes that are not UTF-8 in a UTF-8 document
-    // (replaced, not fatal), and an `<rss>` root without a version feed-rs
-    // knows. A repair can lengthen the XML declaration (the `<rss` patched
-    // may lie inside it), so each repaired document is defused again.
+    // A repair for what real feeds get wrong, tried when the document as it
+    // is fails: an `<rss>` root without a version feed-rs knows. (Bytes that
+    // are not UTF-8 were replaced before, see `decode_and_defuse`.) The
+    // repair can lengthen the XML declaration (the `<rss` patched may lie
+    // inside it), so the repaired document is defused again.
     let recover = || {
-        let retry = |b: &[u8]| {
-            let defused = defuse_declarations(b);
-            parse(defused.as_deref().unwrap_or(b)).ok()?.ok()
-        };
-        let repaired = utf8_lossy_if_broken(bytes);
-        let input = repaired.as_deref().unwrap_or(bytes);
-        repaired
-            .as_deref()
-            .and_then(retry)
-            .or_else(|| patch_rss_version(input).and_then(|p| retry(&p)))
+        let patched = patch_rss_version(bytes)?;
+        let defused = defuse_declarations(&patched);
+        parse(defused.as_deref().unwrap_or(&patched)).ok()?.ok()
     };
     let feed = match parse(bytes) {
         Ok(Ok(feed)) => feed,
@@ -174,21 +167,6 @@ fn describe_error(error: &feed_rs::parser::ParseFeedError, bytes: &[u8]) -> Feed
         other => other.to_string(),
     };
     FeedError { cause }
-}
-
-/// The document with invalid UTF-8 sequences replaced by U+FFFD, when it is
-/// meant to be UTF-8 (no other encoding declared) but is not valid.
-fn utf8_lossy_if_broken(bytes: &[u8]) -> Option<Vec<u8>> {
-    if std::str::from_utf8(bytes).is_ok() {
-        return None;
-    }
-    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).to_ascii_lowercase();
-    let declared_other = head.find("encoding=").is_some_and(|at| {
-        !head[at + 9..]
-            .trim_start_matches(['"', '\''])
-            .starts_with("utf-8")
-    });
-    (!declared_other).then(|| String::from_utf8_lossy(bytes).into_owned().into_bytes())
 }
 
 /// feed-rs on `bytes`, with a panic turned into a [`FeedError`].
