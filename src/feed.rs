@@ -288,13 +288,14 @@ fn decode_and_defuse(
         Some((at, end))
     };
     let has_bom = |text: &[u8]| text.starts_with(b"\xEF\xBB\xBF");
+    let utf8 = decoded.is_none() && std::str::from_utf8(bytes).is_ok();
     // The document's own label, else the encoding it was served in if it
     // is not UTF-8 (valid UTF-8 is far likelier UTF-8 than anything else).
     let declaration = first_declaration(bytes, 0);
     let label = declaration.and_then(|(at, end)| declared_encoding(&bytes[at..end]));
     let encoding = match label {
         Some(label) => encoding_rs::Encoding::for_label(label),
-        None => served.filter(|&e| e != encoding_rs::UTF_8 && std::str::from_utf8(bytes).is_err()),
+        None => served.filter(|&e| e != encoding_rs::UTF_8 && !utf8),
     };
     if decoded.is_none()
         && !has_bom(bytes)
@@ -309,7 +310,7 @@ fn decode_and_defuse(
     // What is still not UTF-8 gets U+FFFD for its broken sequences: the
     // parser's decoder would drop them instead, and dropping a byte can
     // make a declaration appear (`<?xm\xAEl` reads as `<?xml`).
-    if decoded.is_none() && std::str::from_utf8(bytes).is_err() {
+    if decoded.is_none() && !utf8 {
         decoded = Some(String::from_utf8_lossy(bytes).into_owned().into_bytes());
     }
     let recoded = decoded.is_some();
