@@ -340,18 +340,17 @@ mod tests {
 
     #[test]
     fn content_type_charset_reads_the_parameter() {
-        let charset = |v| content_type_charset(v);
         assert_eq!(
-            charset("application/rss+xml; charset=ISO-8859-1").as_deref(),
+            content_type_charset("application/rss+xml; charset=ISO-8859-1").as_deref(),
             Some("ISO-8859-1")
         );
         assert_eq!(
-            charset("text/xml;Charset=\"windows-1252\" ; q=1").as_deref(),
+            content_type_charset("text/xml;Charset=\"windows-1252\" ; q=1").as_deref(),
             Some("windows-1252")
         );
-        assert_eq!(charset("text/xml; format=flowed"), None);
-        assert_eq!(charset("text/xml; charset="), None);
-        assert_eq!(charset("text/xml"), None);
+        assert_eq!(content_type_charset("text/xml; format=flowed"), None);
+        assert_eq!(content_type_charset("text/xml; charset="), None);
+        assert_eq!(content_type_charset("text/xml"), None);
     }
 
     #[test]
