@@ -324,20 +324,19 @@ fn decode_and_defuse(
     // The text is UTF-8 now, so a label of any other encoding is wrong (one
     // decoded above, one a byte order mark overrides, a UTF-16 label on a
     // document that is not UTF-16), and would make the parser switch.
-    let relabel = |at: usize, end: usize| {
-        declared_encoding(&text[at..end])
-            .and_then(encoding_rs::Encoding::for_label)
-            .is_some_and(|e| e != encoding_rs::UTF_8)
-    };
+    let first_label = first.and_then(|(at, end)| declared_encoding(&text[at..end]));
+    let relabel = first_label
+        .and_then(encoding_rs::Encoding::for_label)
+        .is_some_and(|e| e != encoding_rs::UTF_8);
     // A first declaration that ends past byte 60, or whose label must go, is
     // rewritten to what matters.
-    if let Some((at, end)) = first.filter(|&(at, end)| end > 60 || relabel(at, end)) {
+    if let Some((_, end)) = first.filter(|&(_, end)| end > 60 || relabel) {
         let out = out.get_or_insert_with(|| Vec::with_capacity(text.len()));
         out.extend_from_slice(&text[..bom]);
         out.extend_from_slice(b"<?xml version=\"1.0\"");
         // Labels are short words; anything else names no encoding.
-        let label = declared_encoding(&text[at..end]).filter(|l| {
-            !relabel(at, end)
+        let label = first_label.filter(|l| {
+            !relabel
                 && l.len() <= 20
                 && l.iter()
                     .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
