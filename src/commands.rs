@@ -119,6 +119,15 @@ struct MatchedItem<'a> {
     entities: Vec<crate::alerts::AlertEntity>,
 }
 
+/// Carets under the characters of `span` of `query`, to print below it.
+fn caret_under(query: &str, span: std::ops::Range<usize>) -> String {
+    format!(
+        "{}{}",
+        " ".repeat(query[..span.start.min(query.len())].chars().count()),
+        "^".repeat(query.get(span).map_or(1, |s| s.chars().count().max(1)))
+    )
+}
+
 /// `newswatch match`: runs rules over a source without touching the state.
 pub async fn match_command(config: Arc<Config>, options: MatchOptions) -> anyhow::Result<ExitCode> {
     let (rules, meta): (RuleSet, Vec<(String, String, Severity)>) = match &options.rule {
@@ -126,18 +135,14 @@ pub async fn match_command(config: Arc<Config>, options: MatchOptions) -> anyhow
             let rules = rules::compile([("query", query.as_str())], &config.gazetteer).map_err(
                 |errors| {
                     let e = &errors[0].error;
-                    let caret = format!(
-                        "{}{}",
-                        " ".repeat(query[..e.span.start.min(query.len())].chars().count()),
-                        "^".repeat(
-                            query
-                                .get(e.span.clone())
-                                .map_or(1, |s| s.chars().count().max(1)),
-                        )
-                    );
+                    let caret = caret_under(query, e.span.clone());
                     anyhow::anyhow!("invalid query: {}\n  {query}\n  {caret}", e.message)
                 },
             )?;
+            for warning in rules::lint(query) {
+                let caret = caret_under(query, warning.span);
+                eprintln!("warning: {}\n  {query}\n  {caret}", warning.message);
+            }
             (
                 rules,
                 vec![("query".into(), "--rule".into(), Severity::Medium)],

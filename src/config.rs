@@ -757,6 +757,18 @@ impl Config {
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
         }
+        for rule in &raw.rules {
+            for warning in rules::lint(rule.query.get_ref()) {
+                let at = value_offset(text, rule.query.span(), warning.span.start);
+                let (line, col) = line_col(text, at);
+                warnings.push(format!(
+                    "{}:{line}:{col}: rule \"{}\": {}",
+                    locator.file,
+                    rule.id.get_ref(),
+                    warning.message
+                ));
+            }
+        }
 
         for hook in &raw.webhooks {
             if let Err(e) = reqwest::Url::parse(&hook.url) {

@@ -178,8 +178,11 @@ fn init_logging(cli: &Cli) {
 fn load_config(cli: &Cli) -> Result<Config, ExitCode> {
     match Config::load(cli.config.as_deref()) {
         Ok(config) => {
-            for warning in &config.warnings {
-                tracing::warn!("{warning}");
+            // `check` prints the warnings in its report instead.
+            if !matches!(cli.command, Command::Check) {
+                for warning in &config.warnings {
+                    tracing::warn!("{warning}");
+                }
             }
             Ok(config)
         }

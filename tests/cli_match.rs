@@ -66,6 +66,31 @@ fn reads_an_article_from_stdin_and_tries_a_query() {
     );
     assert_eq!(hits[0]["field"], "content");
 
+    // A lowercase operator is a warning with a caret under it; the query
+    // still runs, with the word it asked for.
+    let mut child = sandbox
+        .command(&["match", "-", "--rule", "summit or walkers"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&article).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "warning: `or` is looked for as a word: operators are written in capitals (OR)"
+        ) && err.contains("  summit or walkers\n         ^^\n"),
+        "{err}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 items, 0 matched"),
+        "the article has no \"or\": {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
     let out = sandbox.run(&["match", "-", "--rule", "troops AND NOT"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);

@@ -275,6 +275,35 @@ fn check_reports_broken_rules_with_location_and_caret() {
 }
 
 #[test]
+fn check_warns_of_operators_written_as_words() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(
+        "[[rules]]\nid = \"either\"\nquery = 'sanctions or embargo'\n\n\
+         [[rules]]\nid = \"close\"\nquery = 'troops near/5 deploy*'\n\n\
+         [[rules]]\nid = \"meant\"\nquery = 'troops AND \"or\" AND NOT exercise'\n",
+    );
+    let out = sandbox.run(&["check"]);
+    // Warnings, not errors: the rules are valid and the daemon would run them.
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let config = sandbox.config_path().display().to_string();
+    // Line numbers count the sandbox's preamble (state, notify and fetch sections).
+    let either = format!(
+        "warning:  {config}:13:20: rule \"either\": `or` is looked for as a word: \
+         operators are written in capitals (OR)"
+    );
+    let close = format!(
+        "warning:  {config}:17:17: rule \"close\": `near/5` is looked for as the words \"near 5\""
+    );
+    assert!(stdout.contains(&either), "{stdout}");
+    assert!(stdout.contains(&close), "{stdout}");
+    assert!(!stdout.contains("rule \"meant\""), "{stdout}");
+    assert!(stdout.ends_with("ok\n"), "{stdout}");
+    // Reported once, in the report, not also as log lines.
+    assert!(!stderr(&out).contains("looked for as"), "{}", stderr(&out));
+}
+
+#[test]
 fn the_builtin_default_config_checks_clean() {
     let sandbox = Sandbox::new();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_newswatch"))
@@ -288,6 +317,7 @@ fn the_builtin_default_config_checks_clean() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("<builtin newswatch.toml>"), "{stdout}");
     assert!(stdout.contains("troop-deployment, eu-summit"), "{stdout}");
+    assert!(!stdout.contains("warning"), "{stdout}");
 }
 
 #[test]

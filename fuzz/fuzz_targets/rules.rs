@@ -1,7 +1,8 @@
 //! Rule queries: any string → parse → compile → evaluate on fixed documents.
 //!
-//! A query is either refused with a located error (a span on character
-//! boundaries of the query, a message) or compiled; a compiled rule must
+//! A query's warnings point into it. A query is either refused with a
+//! located error (a span on character boundaries of the query, a message) or
+//! compiled; a compiled rule must
 //! agree with the reference interpreter on every document, and its hits must
 //! point into the text they explain.
 
@@ -37,6 +38,15 @@ fuzz_target!(|data: &[u8]| {
     let Ok(query) = std::str::from_utf8(data) else {
         return;
     };
+    // Warnings point at the query's own characters, like errors do.
+    for warning in rules::lint(query) {
+        assert!(!warning.message.is_empty(), "{query:?}: empty warning");
+        assert!(
+            query.get(warning.span.clone()).is_some_and(|s| !s.is_empty()),
+            "{query:?}: warning span {:?} is not a place in the query",
+            warning.span
+        );
+    }
     let expr = match rules::parse(query) {
         Ok(expr) => expr,
         Err(error) => {

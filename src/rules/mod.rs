@@ -31,7 +31,7 @@ use serde::Serialize;
 use crate::document::{Document, Field, FieldMask};
 use crate::entities::{GUESSED_BASE, Gazetteer, PERSON_KIND, did_you_mean};
 use crate::text::{NormText, snippet};
-pub use syntax::{Expr, SyntaxError, parse};
+pub use syntax::{Expr, QueryWarning, SyntaxError, lint, parse};
 
 /// Characters of context on each side of a hit in a snippet.
 pub const SNIPPET_CONTEXT: usize = 50;

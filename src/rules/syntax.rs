@@ -282,6 +282,98 @@ pub fn parse(src: &str) -> Result<Expr, SyntaxError> {
     Ok(expr)
 }
 
+/// Something in a valid query that probably does not mean what its writer
+/// meant, located like a [`SyntaxError`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryWarning {
+    pub span: Range<usize>,
+    pub message: String,
+}
+
+/// The likely slips in a query that parses: operators written in lowercase
+/// (`or`, `near/5`), which are looked for as words, and the operators of
+/// other search syntaxes that make words (`-word`, `a|b`). (Those that make
+/// no word, such as `||` and `&&`, are errors; see [`parse`].) Words in quotes are never reported: quoting is how a query says it
+/// means the word. A query that does not parse has no warnings (its error
+/// is reported instead).
+pub fn lint(src: &str) -> Vec<QueryWarning> {
+    let (Ok(_), Ok(toks)) = (parse(src), lex(src)) else {
+        return Vec::new();
+    };
+    let mut warnings = Vec::new();
+    for (i, (tok, span)) in toks.iter().enumerate() {
+        let Tok::Word(word) = tok else {
+            continue;
+        };
+        // An entity's or a kind's name, and a prefix (`or*`), are meant as written.
+        let named =
+            i > 0 && matches!(&toks[i - 1].0, Tok::Scope(s) if s == "entity" || s == "kind");
+        let prefix = matches!(toks.get(i + 1), Some((Tok::Star, _)));
+        if !named
+            && !prefix
+            && let Some(message) = slip(word)
+        {
+            warnings.push(QueryWarning {
+                span: span.clone(),
+                message,
+            });
+        }
+    }
+    warnings
+}
+
+/// What is wrong with bare word `word` of a query, if it looks like an
+/// operator.
+fn slip(word: &str) -> Option<String> {
+    let lower = word.to_lowercase();
+    let quoted = |w: &str| format!("\"{w}\"");
+    match lower.as_str() {
+        "and" | "or" | "not" | "near" => {
+            let operator = if lower == "near" {
+                "NEAR or NEAR/n".to_string()
+            } else {
+                lower.to_uppercase()
+            };
+            return Some(format!(
+                "`{word}` is looked for as a word: operators are written in capitals ({operator}); \
+                 put it in quotes ({}) to look for the word without this warning",
+                quoted(&lower)
+            ));
+        }
+        _ => {}
+    }
+    if let Some(n) = lower.strip_prefix("near/")
+        && n.parse::<u32>().is_ok()
+    {
+        return Some(format!(
+            "`{word}` is looked for as the words {}: operators are written in capitals (NEAR/{n})",
+            quoted(&fold_words(word).join(" "))
+        ));
+    }
+    if let Some(rest) = word.strip_prefix('-') {
+        let words = fold_words(rest);
+        if !words.is_empty() {
+            let shown = words.join(" ");
+            return Some(format!(
+                "`{word}` looks for {} instead of leaving it out: write NOT {} to leave out items that have it",
+                quoted(&shown),
+                if words.len() == 1 {
+                    shown.clone()
+                } else {
+                    quoted(&shown)
+                }
+            ));
+        }
+    }
+    if word.contains('|') && fold_words(word).len() > 1 {
+        return Some(format!(
+            "`{word}` is looked for as the words {}: `|` is not an operator, write OR between terms",
+            quoted(&fold_words(word).join(" "))
+        ));
+    }
+    None
+}
+
 /// Whether the expression can only be true if some positive atom occurs.
 fn needs_presence(expr: &Expr) -> bool {
     match expr {
@@ -624,10 +716,18 @@ fn text_expr(
 ) -> Result<Expr, SyntaxError> {
     let words = fold_words(raw);
     if words.is_empty() {
-        return Err(SyntaxError::new(
-            span,
-            format!("{raw:?} has no letters or digits to match"),
-        ));
+        // The operators of other search syntaxes are the likeliest of these.
+        let message = match raw {
+            "||" | "|" => format!("`{raw}` is not an operator: write OR between terms"),
+            "&&" | "&" => {
+                format!("`{raw}` is not an operator: write AND between terms, or just a space")
+            }
+            "-" | "!" => {
+                format!("`{raw}` is not an operator: write NOT before a term to leave it out")
+            }
+            _ => format!("{raw:?} has no letters or digits to match"),
+        };
+        return Err(SyntaxError::new(span, message));
     }
     if prefix && words.last().is_some_and(|w| w.chars().count() < 2) {
         return Err(SyntaxError::new(
@@ -687,6 +787,88 @@ impl Expr {
 
 #[cfg(test)]
 mod tests {
+    /// Each warning of `query` as the text it points at and its message.
+    fn warnings(query: &str) -> Vec<(&str, String)> {
+        super::lint(query)
+            .into_iter()
+            .map(|w| (&query[w.span], w.message))
+            .collect()
+    }
+
+    #[test]
+    fn lowercase_operators_are_reported_where_they_stand() {
+        let found = warnings("sanctions or embargo and not Russia");
+        let at: Vec<&str> = found.iter().map(|(at, _)| *at).collect();
+        assert_eq!(at, ["or", "and", "not"]);
+        assert!(found[0].1.contains("(OR)"), "{}", found[0].1);
+        assert!(found[0].1.contains("\"or\""), "{}", found[0].1);
+        assert!(found[2].1.contains("(NOT)"), "{}", found[2].1);
+        let mixed = warnings("troops Or soldiers");
+        assert_eq!(mixed.len(), 1);
+        assert!(mixed[0].1.starts_with("`Or` is looked for as a word"));
+    }
+
+    #[test]
+    fn lowercase_near_is_reported_with_what_it_looks_for() {
+        let found = warnings("troops near/5 deploy* AND border near checkpoint");
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].0, "near/5");
+        assert!(found[0].1.contains("\"near 5\""), "{}", found[0].1);
+        assert!(found[0].1.contains("(NEAR/5)"), "{}", found[0].1);
+        assert_eq!(found[1].0, "near");
+        assert!(found[1].1.contains("NEAR or NEAR/n"), "{}", found[1].1);
+        assert_eq!(warnings("troops Near/12 deploy*")[0].0, "Near/12");
+    }
+
+    #[test]
+    fn operators_of_other_search_syntaxes_are_reported() {
+        let found = warnings("troops -exercise");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, "-exercise");
+        assert!(found[0].1.contains("write NOT exercise"), "{}", found[0].1);
+        assert!(
+            warnings("troops -\"live fire\"").is_empty(),
+            "a quoted phrase is meant"
+        );
+        let found = warnings("troops|soldiers border");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "troops|soldiers");
+        assert!(found[0].1.contains("\"troops soldiers\""), "{}", found[0].1);
+        assert!(found[0].1.contains("write OR"), "{}", found[0].1);
+        // Where they make no word at all, they are errors that say what to write.
+        for (query, at, fix) in [
+            ("troops || soldiers", "||", "write OR"),
+            ("troops | soldiers", "|", "write OR"),
+            ("troops && border", "&&", "write AND"),
+            ("troops - exercise", "-", "write NOT"),
+        ] {
+            let error = super::parse(query).expect_err(query);
+            assert_eq!(&query[error.span.clone()], at, "{query}");
+            assert!(error.message.contains(fix), "{query}: {}", error.message);
+        }
+    }
+
+    #[test]
+    fn what_is_meant_is_not_reported() {
+        for query in [
+            "troops OR soldiers AND NOT exercise",
+            "troops NEAR/5 deploy* OR (border NEAR checkpoint)",
+            "\"or\" AND \"near 5\" AND \"and\"",
+            "ordinary notably nearby android",
+            "or* AND troops",
+            "title:troops AND entity:\"Not Real\" AND kind:country",
+            "well-known e-mail AT&T",
+            "/a|b/ AND troops",
+        ] {
+            assert_eq!(warnings(query), [], "{query}");
+        }
+        assert_eq!(
+            warnings("troops (or"),
+            [],
+            "a query that does not parse has its error instead"
+        );
+    }
+
     use super::*;
 
     fn err(src: &str) -> (String, String) {
