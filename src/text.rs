@@ -315,7 +315,8 @@ pub fn snippet(text: &str, range: Range<usize>, context: usize) -> String {
     };
     let mut start = floor(range.start.saturating_sub(context));
     let mut end = floor(range.end.saturating_add(context));
-    // Move outwards to a word boundary so the snippet does not begin mid-word.
+    // Move outwards to a word boundary so the snippet does not begin or end
+    // mid-word: a space, or the start or end of the text, within 16 bytes.
     if start > 0 {
         // Only the last 16 bytes before `start` can hold a close enough space.
         let from = floor(start.saturating_sub(16));
@@ -326,13 +327,16 @@ pub fn snippet(text: &str, range: Range<usize>, context: usize) -> String {
             && start - (from + space) < 16
         {
             start = from + space + c.len_utf8();
+        } else if start < 16 {
+            start = 0;
         }
     }
-    if end < text.len()
-        && let Some(space) = text[end..].find(char::is_whitespace)
-        && space < 16
-    {
-        end += space;
+    if end < text.len() {
+        match text[end..].find(char::is_whitespace) {
+            Some(space) if space < 16 => end += space,
+            None if text.len() - end < 16 => end = text.len(),
+            _ => {}
+        }
     }
     let mut out = String::with_capacity(end - start + 8);
     if start > 0 {
@@ -489,9 +493,13 @@ mod tests {
     fn snippet_cuts_on_words_and_marks_cuts() {
         let text = "North Korea is sending its own men to fight alongside Russian troops in Ukraine, he said.";
         let at = text.find("troops").unwrap();
-        let s = snippet(text, at..at + 6, 20);
-        assert!(s.contains("Russian troops in"), "{s}");
-        assert!(s.starts_with('…') && s.ends_with('…'), "{s}");
+        let s = snippet(text, at..at + 6, 12);
+        assert_eq!(s, "…alongside Russian troops in Ukraine,…");
+        // It runs on to the end of the text where that is closer than a cut.
+        assert_eq!(
+            snippet(text, at..at + 6, 20),
+            "…fight alongside Russian troops in Ukraine, he said."
+        );
         assert_eq!(snippet("short", 0..5, 40), "short");
         // Multi-byte characters near the cut points never split.
         let text = "ééééééééééé troops ééééééééé";
@@ -519,6 +527,25 @@ mod tests {
         let text = "x abcdefghijklmnopqrstuvwxyz troops";
         let at = text.find("troops").unwrap();
         assert_eq!(snippet(text, at..at + 6, 10), "…rstuvwxyz troops");
+    }
+
+    #[test]
+    fn snippet_runs_to_a_close_start_or_end_of_the_text_rather_than_cut_a_word() {
+        let title = "Foreign troops deployed near the border, officials said on Monday.";
+        let at = title.find("troops").unwrap();
+        assert_eq!(snippet(title, at..at + 6, 50), title);
+        let at = title.find("Monday").unwrap();
+        // "Foreign" starts 7 bytes before the cut: the snippet starts with it.
+        assert_eq!(
+            snippet(title, at..at + 6, at - 7),
+            title,
+            "no word cut at the start"
+        );
+        // Further than 16 bytes from either end, the cut stays and is marked.
+        let long = "Unquestionably, troops deployed near the border overnight, officials said on Wednesdays";
+        let at = long.find("border").unwrap();
+        let s = snippet(long, at..at + 6, 20);
+        assert!(s.starts_with('…') && s.ends_with('…'), "{s}");
     }
 
     #[test]
