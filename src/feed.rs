@@ -186,15 +186,8 @@ fn parse_guarded(
             .build()
             .parse(bytes)
     })
-    .map_err(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|m| m.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        FeedError {
-            cause: format!("{PARSER_CRASHED}: {message}"),
-        }
+    .map_err(|panic| FeedError {
+        cause: format!("{PARSER_CRASHED}: {}", crate::panics::message(&*panic)),
     })
 }
 

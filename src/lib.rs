@@ -17,6 +17,7 @@ pub mod fetch;
 pub mod memory;
 pub mod metrics;
 pub mod opml;
+pub mod panics;
 pub mod pipeline;
 pub mod rules;
 pub mod sinks;

@@ -232,6 +232,7 @@ fn daemon_runtime() -> tokio::runtime::Runtime {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
+    newswatch::panics::log_panics();
     match &cli.command {
         Command::Completions { shell } => {
             use clap::CommandFactory;
