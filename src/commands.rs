@@ -274,7 +274,8 @@ pub async fn match_command(config: Arc<Config>, options: MatchOptions) -> anyhow
         writeln!(out)?;
     }
     if !options.json {
-        writeln!(out, "{} items, {} matched", items.len(), matched_items)?;
+        let noun = if items.len() == 1 { "item" } else { "items" };
+        writeln!(out, "{} {noun}, {} matched", items.len(), matched_items)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -26,7 +26,7 @@ fn explains_which_rules_fire_on_an_article_file() {
     assert!(text.contains("\"fight alongside\""), "{text}");
     assert!(text.contains("entities: "), "{text}");
     assert!(text.contains("North Korea (country)"), "{text}");
-    assert!(text.trim_end().ends_with("1 items, 1 matched"), "{text}");
+    assert!(text.trim_end().ends_with("1 item, 1 matched"), "{text}");
     assert!(
         !sandbox.path("state").exists(),
         "match must not create state"
@@ -34,7 +34,7 @@ fn explains_which_rules_fire_on_an_article_file() {
 
     let out = sandbox.run(&["match", &fixture("articles/mountain-summit.txt")]);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("1 items, 0 matched"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 item, 0 matched"));
 }
 
 #[test]
@@ -86,7 +86,7 @@ fn reads_an_article_from_stdin_and_tries_a_query() {
         "{err}"
     );
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("1 items, 0 matched"),
+        String::from_utf8_lossy(&out.stdout).contains("1 item, 0 matched"),
         "the article has no \"or\": {}",
         String::from_utf8_lossy(&out.stdout)
     );
