@@ -273,6 +273,9 @@ impl Fetcher {
     }
 
     fn classify(&self, error: reqwest::Error) -> FetchError {
+        // Every report of a fetch error names the feed already; reqwest's
+        // message would repeat its URL ("error sending request for url (…)").
+        let error = error.without_url();
         if error.is_timeout() {
             FetchError::Timeout(self.timeout)
         } else if error.is_redirect() {
@@ -361,6 +364,26 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_said_once_without_the_url() {
+        // A port nothing listens on: bound, then closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/feed.xml");
+        let fetcher = Fetcher::new(&FetchConfig::default()).unwrap();
+        let err = fetcher
+            .fetch(&url, &Validators::default())
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, FetchError::Network(_)), "{text}");
+        assert!(text.to_lowercase().contains("refused"), "{text}");
+        assert!(!text.contains("/feed.xml"), "the URL is repeated: {text}");
     }
 
     #[tokio::test]
