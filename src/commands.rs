@@ -192,9 +192,14 @@ pub async fn match_command(config: Arc<Config>, options: MatchOptions) -> anyhow
     let mut out = stdout.lock();
     let color = stdout.is_terminal();
     let mut matched_items = 0;
+    // Per rule, the items it fired on.
+    let mut fired_on = vec![0usize; meta.len()];
     for (item, feed) in &items {
         let document = Document::new(&item.title, &item.summary, &item.content, &config.gazetteer);
         let matches = rules.evaluate(&document);
+        for m in &matches {
+            fired_on[m.rule] += 1;
+        }
         if matches.is_empty() && !options.all {
             continue;
         }
@@ -276,6 +281,15 @@ pub async fn match_command(config: Arc<Config>, options: MatchOptions) -> anyhow
     if !options.json {
         let noun = if items.len() == 1 { "item" } else { "items" };
         writeln!(out, "{} {noun}, {} matched", items.len(), matched_items)?;
+        // How often each rule fired: a rule that fires on most items would
+        // flood, one that never fires may be mistyped.
+        if meta.len() > 1 && !items.is_empty() {
+            let width = meta.iter().map(|(id, ..)| id.len()).max().unwrap_or(0);
+            for ((id, ..), &n) in meta.iter().zip(&fired_on) {
+                let share = 100.0 * n as f64 / items.len() as f64;
+                writeln!(out, "  {id:<width$}  {n} ({share:.0} %)")?;
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

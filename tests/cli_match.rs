@@ -22,11 +22,16 @@ fn explains_which_rules_fire_on_an_article_file() {
         text.contains("✔ troop-deployment (high) — Foreign troops deployed"),
         "{text}"
     );
-    assert!(!text.contains("eu-summit"), "{text}");
+    assert!(!text.contains("✔ eu-summit"), "{text}");
     assert!(text.contains("\"fight alongside\""), "{text}");
     assert!(text.contains("entities: "), "{text}");
     assert!(text.contains("North Korea (country)"), "{text}");
-    assert!(text.trim_end().ends_with("1 item, 1 matched"), "{text}");
+    assert!(
+        text.ends_with(
+            "1 item, 1 matched\n  troop-deployment  1 (100 %)\n  eu-summit         0 (0 %)\n"
+        ),
+        "{text}"
+    );
     assert!(
         !sandbox.path("state").exists(),
         "match must not create state"
@@ -121,6 +126,13 @@ fn runs_over_a_feed_url_and_replays_stored_history() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("6 items, 2 matched"), "{text}");
+    // Then how many items each configured rule fired on.
+    assert!(
+        text.ends_with(
+            "6 items, 2 matched\n  troop-deployment  1 (17 %)\n  eu-summit         1 (17 %)\n"
+        ),
+        "{text}"
+    );
     assert!(
         text.contains("Scout troops sent") && text.contains("no rule fires"),
         "{text}"
