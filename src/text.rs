@@ -529,6 +529,45 @@ mod tests {
         assert_eq!(snippet(text, at..at + 6, 10), "…rstuvwxyz troops");
     }
 
+    proptest::proptest! {
+        /// Whatever the text, range and context: no panic, the hit is in the
+        /// snippet (whitespace collapsed, as the snippet shows it), and an
+        /// ellipsis marks each end where the text goes on.
+        #[test]
+        fn a_snippet_shows_its_hit_and_marks_its_cuts(
+            text in "[a-zé \u{a0}\u{2003}\t\n.,—]{0,120}",
+            a in 0usize..130,
+            b in 0usize..130,
+            context in 0usize..60,
+        ) {
+            let boundary = |i: usize| {
+                let mut i = i.min(text.len());
+                while !text.is_char_boundary(i) {
+                    i -= 1;
+                }
+                i
+            };
+            let (start, end) = (boundary(a.min(b)), boundary(a.max(b)));
+            let shown = snippet(&text, start..end, context);
+            let collapse = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+            let hit = collapse(&text[start..end]);
+            proptest::prop_assert!(collapse(&shown).contains(&hit), "{shown:?} lacks {hit:?}");
+            let body = shown.trim_start_matches('…').trim_end_matches('…');
+            if !shown.starts_with('…') {
+                proptest::prop_assert!(
+                    collapse(&text).starts_with(&collapse(body)),
+                    "{shown:?} is not the start of {text:?}"
+                );
+            }
+            if !shown.ends_with('…') {
+                proptest::prop_assert!(
+                    collapse(&text).ends_with(&collapse(body)),
+                    "{shown:?} is not the end of {text:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn snippet_runs_to_a_close_start_or_end_of_the_text_rather_than_cut_a_word() {
         let title = "Foreign troops deployed near the border, officials said on Monday.";
