@@ -291,9 +291,10 @@ pub struct QueryWarning {
 }
 
 /// The likely slips in a query that parses: operators written in lowercase
-/// (`or`, `near/5`), which are looked for as words, and the operators of
-/// other search syntaxes that make words (`-word`, `a|b`). (Those that make
-/// no word, such as `||` and `&&`, are errors; see [`parse`].) Words in quotes are never reported: quoting is how a query says it
+/// (`or`, `near/5`), which are looked for as words; the operators of other
+/// search syntaxes that make words (`-word`, `a|b`) (those that make no
+/// word, such as `||` and `&&`, are errors; see [`parse`]); and parts of a
+/// regex that can never match the folded text (`/Troops/`, `/e-mail/`). Words in quotes are never reported: quoting is how a query says it
 /// means the word. A query that does not parse has no warnings (its error
 /// is reported instead).
 pub fn lint(src: &str) -> Vec<QueryWarning> {
@@ -302,6 +303,18 @@ pub fn lint(src: &str) -> Vec<QueryWarning> {
     };
     let mut warnings = Vec::new();
     for (i, (tok, span)) in toks.iter().enumerate() {
+        if let Tok::Regex(pattern) = tok
+            && let Some((part, c)) = never_folded(pattern)
+        {
+            // Between the slashes, the source has `\/` where the pattern has `/`.
+            let body = &src[span.start + 1..span.end - 1];
+            let at = |offset| span.start + 1 + source_offset(body, offset);
+            let span = at(part.start)..at(part.end);
+            warnings.push(QueryWarning {
+                message: dead_regex_part(&src[span.clone()], c),
+                span,
+            });
+        }
         let Tok::Word(word) = tok else {
             continue;
         };
@@ -320,6 +333,116 @@ pub fn lint(src: &str) -> Vec<QueryWarning> {
         }
     }
     warnings
+}
+
+/// The first part of regex `pattern` that looks for a character the folded
+/// text it runs on never contains (an uppercase or accented letter,
+/// punctuation, a line break), if any: the part as written, and the
+/// character. A class counts when none of its characters can occur
+/// (`[A-Z]`). Such a part of a pattern never matches.
+fn never_folded(pattern: &str) -> Option<(Range<usize>, char)> {
+    use regex_syntax::ast::{Ast, ClassSet, ClassSetItem, Flag, GroupKind};
+
+    /// Whether the pattern ignores case somewhere: then an uppercase letter
+    /// may stand for its lowercase (the check is then on that).
+    fn caseless(ast: &Ast) -> bool {
+        match ast {
+            Ast::Flags(set) => set.flags.flag_state(Flag::CaseInsensitive) == Some(true),
+            Ast::Group(group) => {
+                matches!(&group.kind, GroupKind::NonCapturing(flags)
+                    if flags.flag_state(Flag::CaseInsensitive) == Some(true))
+                    || caseless(&group.ast)
+            }
+            Ast::Repetition(r) => caseless(&r.ast),
+            Ast::Alternation(a) => a.asts.iter().any(caseless),
+            Ast::Concat(c) => c.asts.iter().any(caseless),
+            _ => false,
+        }
+    }
+
+    /// The characters of a class item, where it is a literal or a small range.
+    fn chars(item: &ClassSetItem) -> Option<Vec<char>> {
+        match item {
+            ClassSetItem::Literal(l) => Some(vec![l.c]),
+            ClassSetItem::Range(r) if (r.end.c as u32).saturating_sub(r.start.c as u32) < 512 => {
+                Some((r.start.c..=r.end.c).collect())
+            }
+            ClassSetItem::Union(u) => u
+                .items
+                .iter()
+                .map(chars)
+                .collect::<Option<Vec<Vec<char>>>>()
+                .map(|v| v.concat()),
+            _ => None,
+        }
+    }
+
+    fn find(ast: &Ast, caseless: bool) -> Option<(Range<usize>, char)> {
+        let occurs = |c: char| {
+            let c = if caseless {
+                c.to_lowercase().next().unwrap_or(c)
+            } else {
+                c
+            };
+            c == ' ' || fold_words(c.encode_utf8(&mut [0; 4])) == [c.to_string()]
+        };
+        let written = |span: &regex_syntax::ast::Span| span.start.offset..span.end.offset;
+        match ast {
+            Ast::Literal(l) => (!occurs(l.c)).then(|| (written(&l.span), l.c)),
+            Ast::ClassBracketed(class) if !class.negated => match &class.kind {
+                ClassSet::Item(item) => {
+                    let all = chars(item)?;
+                    (!all.is_empty() && !all.iter().any(|&c| occurs(c)))
+                        .then(|| (written(&class.span), all[0]))
+                }
+                ClassSet::BinaryOp(_) => None,
+            },
+            Ast::Repetition(r) => find(&r.ast, caseless),
+            Ast::Group(g) => find(&g.ast, caseless),
+            Ast::Alternation(a) => a.asts.iter().find_map(|a| find(a, caseless)),
+            Ast::Concat(c) => c.asts.iter().find_map(|a| find(a, caseless)),
+            _ => None,
+        }
+    }
+
+    let ast = regex_syntax::ast::parse::Parser::new()
+        .parse(pattern)
+        .ok()?;
+    find(&ast, caseless(&ast))
+}
+
+/// Where byte `offset` of a regex pattern is in `body`, the source text
+/// between its slashes, which writes each `/` of the pattern as `\/` (see
+/// [`lex`]).
+fn source_offset(body: &str, offset: usize) -> usize {
+    let mut pattern = 0;
+    let mut source = 0;
+    let bytes = body.as_bytes();
+    while pattern < offset && source < bytes.len() {
+        // `\/` is one byte of pattern; any other escape is two, as written.
+        let step = match bytes[source] {
+            b'\\' if bytes.get(source + 1) == Some(&b'/') => (1, 2),
+            b'\\' if source + 1 < bytes.len() => (2, 2),
+            _ => (1, 1),
+        };
+        pattern += step.0;
+        source += step.1;
+    }
+    source.min(body.len())
+}
+
+/// The warning for the `part` of a regex that looks for `c`, as
+/// [`never_folded`] finds them.
+fn dead_regex_part(part: &str, c: char) -> String {
+    let fix = match fold_words(c.encode_utf8(&mut [0; 4])).as_slice() {
+        [_] if part.starts_with('[') => "write it in lowercase, without accents".to_string(),
+        [folded] => format!("write `{folded}`"),
+        _ => "punctuation and line breaks are a single space there: match a space".to_string(),
+    };
+    format!(
+        "`{part}` in this regex never matches: a regex runs on text in lowercase, \
+         without accents, punctuation or line breaks; {fix}"
+    )
 }
 
 /// What is wrong with bare word `word` of a query, if it looks like an
@@ -845,6 +968,44 @@ mod tests {
             let error = super::parse(query).expect_err(query);
             assert_eq!(&query[error.span.clone()], at, "{query}");
             assert!(error.message.contains(fix), "{query}: {}", error.message);
+        }
+    }
+
+    #[test]
+    fn regex_parts_the_folded_text_never_has_are_reported_where_they_stand() {
+        for (query, at, fix) in [
+            ("/Troops/", "T", "write `t`"),
+            ("troops AND /sélestat/", "é", "write `e`"),
+            ("/[A-Z]+ troops/", "[A-Z]", "write it in lowercase"),
+            ("/52\\.3 per cent/", "\\.", "match a space"),
+            ("/troops\\n/", "\\n", "match a space"),
+            ("/e-mail/", "-", "match a space"),
+            // A slash, written `\\/` in a query, is punctuation too.
+            ("/a\\/b\\/Troops/", "\\/", "match a space"),
+            ("/troops|Soldiers/", "S", "write `s`"),
+            // Ignoring case does not bring accents back.
+            ("/(?i)Sélestat/", "é", "write `e`"),
+        ] {
+            let found = warnings(query);
+            assert_eq!(found.len(), 1, "{query}: {found:?}");
+            assert_eq!(found[0].0, at, "{query}");
+            assert!(
+                found[0].1.contains("never matches"),
+                "{query}: {}",
+                found[0].1
+            );
+            assert!(found[0].1.contains(fix), "{query}: {}", found[0].1);
+        }
+        for query in [
+            "/troops \\d+/",
+            "/(?i)Troops/",
+            "/[a-zA-Z]+/",
+            "/[^A-Z]/",
+            "/\\btroops\\b/",
+            "/ u s troops /",
+            "/москва/",
+        ] {
+            assert_eq!(warnings(query), [], "{query}");
         }
     }
 
