@@ -95,7 +95,8 @@ pub async fn once(config: Arc<Config>) -> anyhow::Result<ExitCode> {
 /// Options of `newswatch match`.
 pub struct MatchOptions {
     pub source: Option<String>,
-    pub rule: Option<String>,
+    /// Queries to try instead of the configured rules.
+    pub rule: Vec<String>,
     pub since: Option<Duration>,
     pub json: bool,
     pub all: bool,
@@ -128,27 +129,64 @@ fn caret_under(query: &str, span: std::ops::Range<usize>) -> String {
     )
 }
 
+/// A rule as `newswatch match` reports it: id, title, severity.
+type RuleMeta = (String, String, Severity);
+
+/// The rules of `newswatch match --rule …`: `query`, or `query-1`,
+/// `query-2`, … for several. Every invalid query is reported, with a caret
+/// under what is wrong, and warnings are printed on stderr.
+fn command_line_rules(
+    queries: &[String],
+    gazetteer: &crate::entities::Gazetteer,
+) -> anyhow::Result<(RuleSet, Vec<RuleMeta>)> {
+    let ids: Vec<String> = if queries.len() == 1 {
+        vec!["query".into()]
+    } else {
+        (1..=queries.len()).map(|i| format!("query-{i}")).collect()
+    };
+    let rules = rules::compile(
+        ids.iter()
+            .map(String::as_str)
+            .zip(queries.iter().map(String::as_str)),
+        gazetteer,
+    )
+    .map_err(|errors| {
+        let reports: Vec<String> = errors
+            .iter()
+            .map(|e| {
+                let query = &queries[ids.iter().position(|id| *id == e.rule).unwrap_or(0)];
+                let caret = caret_under(query, e.error.span.clone());
+                let which = if ids.len() > 1 {
+                    format!(" ({})", e.rule)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "invalid query{which}: {}\n  {query}\n  {caret}",
+                    e.error.message
+                )
+            })
+            .collect();
+        anyhow::anyhow!("{}", reports.join("\n"))
+    })?;
+    for query in queries {
+        for warning in rules::lint(query) {
+            let caret = caret_under(query, warning.span);
+            eprintln!("warning: {}\n  {query}\n  {caret}", warning.message);
+        }
+    }
+    let meta = ids
+        .into_iter()
+        .zip(queries)
+        .map(|(id, query)| (id, query.clone(), Severity::Medium))
+        .collect();
+    Ok((rules, meta))
+}
+
 /// `newswatch match`: runs rules over a source without touching the state.
 pub async fn match_command(config: Arc<Config>, options: MatchOptions) -> anyhow::Result<ExitCode> {
-    let (rules, meta): (RuleSet, Vec<(String, String, Severity)>) = match &options.rule {
-        Some(query) => {
-            let rules = rules::compile([("query", query.as_str())], &config.gazetteer).map_err(
-                |errors| {
-                    let e = &errors[0].error;
-                    let caret = caret_under(query, e.span.clone());
-                    anyhow::anyhow!("invalid query: {}\n  {query}\n  {caret}", e.message)
-                },
-            )?;
-            for warning in rules::lint(query) {
-                let caret = caret_under(query, warning.span);
-                eprintln!("warning: {}\n  {query}\n  {caret}", warning.message);
-            }
-            (
-                rules,
-                vec![("query".into(), "--rule".into(), Severity::Medium)],
-            )
-        }
-        None => (
+    let (rules, meta): (RuleSet, Vec<RuleMeta>) = match options.rule.as_slice() {
+        [] => (
             config.rules.clone(),
             config
                 .raw
@@ -157,6 +195,7 @@ pub async fn match_command(config: Arc<Config>, options: MatchOptions) -> anyhow
                 .map(|r| (r.id.get_ref().clone(), r.title().to_string(), r.severity))
                 .collect(),
         ),
+        queries => command_line_rules(queries, &config.gazetteer)?,
     };
 
     let items: Vec<(Item, Option<String>)> = match (&options.source, options.since) {

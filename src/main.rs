@@ -57,9 +57,10 @@ enum Command {
     Match {
         /// Feed URL, feed file, plain-text article file, or - for an article on stdin
         source: Option<String>,
-        /// Try this query instead of the configured rules
+        /// Try this query instead of the configured rules; repeat it to
+        /// compare queries (reported as query-1, query-2, …)
         #[arg(long, value_name = "QUERY")]
-        rule: Option<String>,
+        rule: Vec<String>,
         /// Replay items stored in the state over this window (e.g. 7d)
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         since: Option<std::time::Duration>,

@@ -11,6 +11,19 @@ fn fixture(path: &str) -> String {
     format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Runs newswatch in `sandbox` with `args` and `input` on stdin.
+fn run_with_stdin(sandbox: &Sandbox, args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = sandbox
+        .command(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn explains_which_rules_fire_on_an_article_file() {
     let sandbox = Sandbox::new();
@@ -46,16 +59,12 @@ fn explains_which_rules_fire_on_an_article_file() {
 fn reads_an_article_from_stdin_and_tries_a_query() {
     let sandbox = Sandbox::new();
     sandbox.write_config("");
-    let mut child = sandbox
-        .command(&["match", "-", "--rule", "summit NEAR/8 walkers", "--json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let article = std::fs::read(fixture("articles/mountain-summit.txt")).unwrap();
-    child.stdin.take().unwrap().write_all(&article).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(
+        &sandbox,
+        &["match", "-", "--rule", "summit NEAR/8 walkers", "--json"],
+        &article,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -73,15 +82,11 @@ fn reads_an_article_from_stdin_and_tries_a_query() {
 
     // A lowercase operator is a warning with a caret under it; the query
     // still runs, with the word it asked for.
-    let mut child = sandbox
-        .command(&["match", "-", "--rule", "summit or walkers"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&article).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(
+        &sandbox,
+        &["match", "-", "--rule", "summit or walkers"],
+        &article,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
@@ -101,6 +106,59 @@ fn reads_an_article_from_stdin_and_tries_a_query() {
     let err = stderr(&out);
     assert!(
         err.contains("expected a term after NOT") && err.contains("troops AND NOT\n"),
+        "{err}"
+    );
+}
+
+#[test]
+fn several_queries_are_compared_side_by_side() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config("");
+    let article = std::fs::read(fixture("articles/mountain-summit.txt")).unwrap();
+    let out = run_with_stdin(
+        &sandbox,
+        &[
+            "match",
+            "-",
+            "--rule",
+            "summit",
+            "--rule",
+            "summit AND NOT walkers",
+            "--rule",
+            "troops",
+        ],
+        &article,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("✔ query-1 (medium) — summit\n"), "{text}");
+    assert!(!text.contains("✔ query-2"), "{text}");
+    assert!(
+        text.ends_with(
+            "1 item, 1 matched\n  query-1  1 (100 %)\n  query-2  0 (0 %)\n  query-3  0 (0 %)\n"
+        ),
+        "{text}"
+    );
+
+    // Every broken query is reported at once, each with its caret.
+    let out = run_with_stdin(
+        &sandbox,
+        &[
+            "match",
+            "-",
+            "--rule",
+            "summit AND NOT",
+            "--rule",
+            "x NEAR/0 y",
+        ],
+        &article,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("invalid query (query-1): expected a term after NOT\n  summit AND NOT\n")
+            && err.contains("invalid query (query-2): NEAR needs a distance between 1 and 1000")
+            && err.contains("  x NEAR/0 y\n    ^^^^^^"),
         "{err}"
     );
 }
