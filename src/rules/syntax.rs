@@ -290,13 +290,18 @@ pub struct QueryWarning {
     pub message: String,
 }
 
-/// The likely slips in a query that parses: operators written in lowercase
-/// (`or`, `near/5`), which are looked for as words; the operators of other
-/// search syntaxes that make words (`-word`, `a|b`) (those that make no
-/// word, such as `||` and `&&`, are errors; see [`parse`]); and parts of a
-/// regex that can never match the folded text (`/Troops/`, `/e-mail/`). Words in quotes are never reported: quoting is how a query says it
-/// means the word. A query that does not parse has no warnings (its error
-/// is reported instead).
+/// The likely slips in a query that parses:
+/// - operators written in lowercase (`or`, `near/5`), which are looked for
+///   as words;
+/// - the operators of other search syntaxes that make words (`-word`,
+///   `a|b`); those that make no word, such as `||` and `&&`, are errors (see
+///   [`parse`]);
+/// - parts of a regex that can never match the folded text (`/Troops/`,
+///   `/e-mail/`).
+///
+/// Words in quotes are never reported: quoting is how a query says it means
+/// the word. A query that does not parse has no warnings (its error is
+/// reported instead).
 pub fn lint(src: &str) -> Vec<QueryWarning> {
     let (Ok(_), Ok(toks)) = (parse(src), lex(src)) else {
         return Vec::new();
@@ -337,8 +342,8 @@ pub fn lint(src: &str) -> Vec<QueryWarning> {
 
 /// The first part of regex `pattern` that looks for a character the folded
 /// text it runs on never contains (an uppercase or accented letter,
-/// punctuation, a line break), if any: the part as written, and the
-/// character. A class counts when none of its characters can occur
+/// punctuation, a line break), if any: where the part is in the pattern,
+/// and the character. A class counts when none of its characters can occur
 /// (`[A-Z]`). Such a part of a pattern never matches.
 fn never_folded(pattern: &str) -> Option<(Range<usize>, char)> {
     use regex_syntax::ast::{Ast, ClassSet, ClassSetItem, Flag, GroupKind};
