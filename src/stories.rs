@@ -498,7 +498,7 @@ impl Postings {
 /// Recent stories and an inverted index over their terms.
 ///
 /// Memory matters here: a busy window holds hundreds of thousands of
-/// stories. A story costs its 24-byte [`Entry`], its id in `by_id`, and 4
+/// stories. A story costs its 24-byte `Entry`, its id in `by_id`, and 4
 /// bytes per signature term in the postings; terms are kept as 64-bit hashes
 /// (keyed per process, so no feed can aim for a collision; with a million
 /// terms the chance of any collision is about 10⁻⁷, and one would only make
