@@ -310,6 +310,40 @@ fn a_story_reaching_more_sources_gets_one_follow_up() {
 }
 
 #[test]
+fn sources_joining_a_story_at_once_get_one_follow_up_between_them() {
+    // The alert first, then many feeds carrying the story in one run: their
+    // polls end at the same time, and each sees the story past 3 sources.
+    let sandbox = Sandbox::new();
+    let title = "North Korea sends thousands of soldiers to Russia's Kursk region";
+    let summary = "Pyongyang has dispatched troops to fight alongside Russian forces in Kursk, Ukrainian intelligence said.";
+    let feeds = |n: usize| {
+        let mut config = String::from("[stories]\nfollowup_sources = [3]\n\n");
+        for i in 0..n {
+            let path = sandbox.path(&format!("desk{i}.xml"));
+            std::fs::write(&path, rss(&[(&format!("k{i}"), title, summary)])).unwrap();
+            config.push_str(&format!(
+                "[[feeds]]\nurl = \"{}\"\nname = \"Desk {i}\"\n\n",
+                path.display()
+            ));
+        }
+        sandbox.write_config(&format!("{config}{}", builtin_rules()));
+    };
+    feeds(1);
+    assert!(sandbox.run(&["once"]).status.success());
+    for round in 0..4 {
+        feeds(2 + 12 * (round + 1));
+        let out = sandbox.run(&["once"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let followups: Vec<serde_json::Value> = sandbox
+            .alerts()
+            .into_iter()
+            .filter(|a| a["rule"] == "troop-deployment" && a.get("followup").is_some())
+            .collect();
+        assert_eq!(followups.len(), 1, "round {round}: {followups:#?}");
+    }
+}
+
+#[test]
 fn a_rule_matching_far_more_than_usual_raises_a_rule_surge() {
     let now = now_within_the_hour();
     let mut items = Vec::new();
