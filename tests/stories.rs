@@ -239,6 +239,21 @@ fn a_sudden_surge_is_detected_and_a_steady_background_is_not() {
     assert_eq!(sandbox.alerts().len(), 1);
 }
 
+/// A configuration with the built-in rules, a follow-up at 3 sources, and one
+/// feed file per report (title, summary), each carrying that one item.
+fn story_desks(sandbox: &Sandbox, reports: &[(&str, &str)]) {
+    let mut config = String::from("[stories]\nfollowup_sources = [3]\n\n");
+    for (i, (title, summary)) in reports.iter().enumerate() {
+        let path = sandbox.path(&format!("desk{i}.xml"));
+        std::fs::write(&path, rss(&[(&format!("k{i}"), title, summary)])).unwrap();
+        config.push_str(&format!(
+            "[[feeds]]\nurl = \"{}\"\nname = \"Desk {i}\"\n\n",
+            path.display()
+        ));
+    }
+    sandbox.write_config(&format!("{config}{}", builtin_rules()));
+}
+
 #[test]
 fn a_story_reaching_more_sources_gets_one_follow_up() {
     let sandbox = Sandbox::new();
@@ -260,18 +275,7 @@ fn a_story_reaching_more_sources_gets_one_follow_up() {
             "Troops sent by Pyongyang are fighting alongside Russian forces in the Kursk region, Kyiv said.",
         ),
     ];
-    let feeds = |n: usize| {
-        let mut config = String::from("[stories]\nfollowup_sources = [3]\n\n");
-        for (i, (title, summary)) in reports.iter().take(n).enumerate() {
-            let path = sandbox.path(&format!("desk{i}.xml"));
-            std::fs::write(&path, rss(&[(&format!("k{i}"), title, summary)])).unwrap();
-            config.push_str(&format!(
-                "[[feeds]]\nurl = \"{}\"\nname = \"Desk {i}\"\n\n",
-                path.display()
-            ));
-        }
-        sandbox.write_config(&format!("{config}{}", builtin_rules()));
-    };
+    let feeds = |n: usize| story_desks(&sandbox, &reports[..n]);
     let troop_alerts = || -> Vec<serde_json::Value> {
         sandbox
             .alerts()
@@ -316,18 +320,7 @@ fn sources_joining_a_story_at_once_get_one_follow_up_between_them() {
     let sandbox = Sandbox::new();
     let title = "North Korea sends thousands of soldiers to Russia's Kursk region";
     let summary = "Pyongyang has dispatched troops to fight alongside Russian forces in Kursk, Ukrainian intelligence said.";
-    let feeds = |n: usize| {
-        let mut config = String::from("[stories]\nfollowup_sources = [3]\n\n");
-        for i in 0..n {
-            let path = sandbox.path(&format!("desk{i}.xml"));
-            std::fs::write(&path, rss(&[(&format!("k{i}"), title, summary)])).unwrap();
-            config.push_str(&format!(
-                "[[feeds]]\nurl = \"{}\"\nname = \"Desk {i}\"\n\n",
-                path.display()
-            ));
-        }
-        sandbox.write_config(&format!("{config}{}", builtin_rules()));
-    };
+    let feeds = |n: usize| story_desks(&sandbox, &vec![(title, summary); n]);
     feeds(1);
     assert!(sandbox.run(&["once"]).status.success());
     for round in 0..4 {
