@@ -130,6 +130,37 @@ fn an_unwritable_log_keeps_alerts_pending_until_it_can_be_written() {
 }
 
 #[test]
+fn a_full_disk_keeps_alerts_pending_and_says_so() {
+    // /dev/full takes no byte: every write fails with ENOSPC, as on a full
+    // disk. It also reads as endless zeros, which the start-up scan of the
+    // log once read to the end, until the process ran out of memory.
+    let sandbox = Sandbox::new();
+    let feed = sandbox.path("floods.xml");
+    std::fs::write(&feed, flood_feed(2)).unwrap();
+    let config = |log: &str| {
+        format!(
+            "[log]\npath = \"{log}\"\n\n[[feeds]]\nurl = \"{}\"\n\n[[rules]]\nid = \"flood\"\nquery = 'flood*'\n",
+            feed.display()
+        )
+    };
+    sandbox.write_config(&config("/dev/full"));
+    let out = sandbox.run(&["once"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot write the alert log") && err.contains("No space left on device"),
+        "{err}"
+    );
+
+    // Room again: the pending alerts are written, each once.
+    sandbox.write_config(&config("alerts.jsonl"));
+    let out = sandbox.run(&["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = std::fs::read_to_string(sandbox.path("state/alerts.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 2, "{log}");
+}
+
+#[test]
 fn the_daemon_reports_an_unwritable_log_once_and_recovers() {
     let sandbox = Sandbox::new();
     let feed = sandbox.path("floods.xml");

@@ -29,6 +29,9 @@ pub struct JsonlSink {
     order: VecDeque<String>,
     /// The ids at the end of the log are not known yet (it could not be read).
     unscanned: bool,
+    /// The log is a regular file, not a device or a pipe (`/dev/stdout`):
+    /// only a regular file is read back, repaired and synced to disk.
+    regular: bool,
 }
 
 /// `alerts.jsonl.N`.
@@ -51,6 +54,7 @@ impl JsonlSink {
             recent: HashSet::new(),
             order: VecDeque::new(),
             unscanned: true,
+            regular: true,
         };
         // A failure here is reported by the first delivery, which scans again.
         let _ = sink.scan();
@@ -122,9 +126,12 @@ impl JsonlSink {
             .scan()
             .and_then(|()| self.rotate_if_needed(line.len() as u64))
             .and_then(|()| self.file())
-            .and_then(|f| {
-                f.write_all(line.as_bytes())?;
-                f.sync_data()
+            .and_then(|f| f.write_all(line.as_bytes()))
+            .and_then(|()| match (&self.file, self.regular) {
+                // A pipe or a device cannot be synced (EINVAL): the line
+                // went through with the write.
+                (Some(file), true) => file.sync_data(),
+                _ => Ok(()),
             });
         if let Err(e) = result {
             // Reopen next time: the file may have been rotated or the disk freed.
@@ -157,15 +164,18 @@ impl JsonlSink {
             {
                 std::fs::create_dir_all(dir)?;
             }
+            // A pipe is opened for writing only: reading it too would keep
+            // it open with no one to drain it.
+            self.regular = std::fs::metadata(&self.path).map_or(true, |m| m.is_file());
             let mut file = OpenOptions::new()
                 .create(true)
                 .append(true)
-                .read(true)
+                .read(self.regular)
                 .open(&self.path)?;
             // A line cut short (a full disk, a crash in another writer) must not
             // swallow the next one: finish it with a newline.
             let len = file.metadata()?.len();
-            if len > 0 {
+            if self.regular && len > 0 {
                 let mut last = [0u8; 1];
                 file.seek(SeekFrom::Start(len - 1))?;
                 file.read_exact(&mut last)?;
@@ -180,7 +190,17 @@ impl JsonlSink {
 }
 
 /// The `id` fields of the complete lines at the end of the log.
+///
+/// Only a regular file keeps lines to read back: a log pointed at a device
+/// or a pipe (`/dev/stdout`, `/dev/full`) has none, and reading it could
+/// block (a pipe) or never end (`/dev/zero`).
 fn tail_ids(path: &Path) -> std::io::Result<Vec<String>> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    }
     let mut file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -190,7 +210,8 @@ fn tail_ids(path: &Path) -> std::io::Result<Vec<String>> {
     let start = len.saturating_sub(TAIL_SCAN_BYTES);
     file.seek(SeekFrom::Start(start))?;
     let mut tail = Vec::new();
-    file.read_to_end(&mut tail)?;
+    // Bounded, should the file grow while it is read.
+    file.take(TAIL_SCAN_BYTES).read_to_end(&mut tail)?;
     let mut lines = tail.split(|&b| b == b'\n');
     if start > 0 {
         lines.next(); // partial first line
@@ -222,6 +243,41 @@ mod tests {
         );
         let sink = JsonlSink::open(&path, None);
         assert!(sink.contains("a") && sink.contains("b") && !sink.contains("c"));
+    }
+
+    #[test]
+    fn a_log_on_a_pipe_is_written_once_and_never_read_back() {
+        // Opening a pipe to read waits for a writer: the scan at start-up
+        // must not, or the daemon would hang before its first poll.
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("alerts.pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (done, finished) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let mut sink = JsonlSink::open(&path, None);
+            let scanned = sink.scan().is_ok();
+            let _ = done.send(scanned);
+        });
+        let scanned = finished
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("opening a log on a pipe returns at once");
+        assert!(scanned);
+
+        // With a reader at the other end, each line goes through once: a
+        // pipe cannot be synced, which is no reason to call the write failed
+        // and write the line again.
+        let path = fifo.clone();
+        let reader = std::thread::spawn(move || std::fs::read_to_string(path).unwrap());
+        let mut sink = JsonlSink::open(&fifo, None);
+        sink.append("a", r#"{"id":"a"}"#).unwrap();
+        sink.append("b", r#"{"id":"b"}"#).unwrap();
+        drop(sink);
+        assert_eq!(reader.join().unwrap(), "{\"id\":\"a\"}\n{\"id\":\"b\"}\n");
     }
 
     #[test]
