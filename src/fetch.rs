@@ -291,6 +291,20 @@ impl Fetcher {
             path: path.to_string(),
             cause: e.to_string(),
         };
+        // Only a regular file has an end to read to: a pipe would be waited
+        // on for ever (opening it waits for a writer) and a device such as
+        // /dev/zero never ends.
+        let meta = tokio::fs::metadata(path).await.map_err(fail)?;
+        if !meta.is_file() {
+            return Err(FetchError::File {
+                path: path.to_string(),
+                cause: if meta.is_dir() {
+                    "it is a directory".into()
+                } else {
+                    "not a regular file (a pipe, a device or a socket)".into()
+                },
+            });
+        }
         let file = tokio::fs::File::open(path).await.map_err(fail)?;
         let mut body = Vec::new();
         // Read one byte past the cap to tell "exactly at the limit" from "over it".
@@ -384,6 +398,44 @@ mod tests {
         assert!(matches!(err, FetchError::Network(_)), "{text}");
         assert!(text.to_lowercase().contains("refused"), "{text}");
         assert!(!text.contains("/feed.xml"), "the URL is repeated: {text}");
+    }
+
+    #[tokio::test]
+    async fn a_feed_file_must_be_a_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("feed.pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let fetcher = Fetcher::new(&FetchConfig::default()).unwrap();
+        for (path, cause) in [
+            (fifo.display().to_string(), "not a regular file"),
+            ("/dev/zero".to_string(), "not a regular file"),
+            (dir.path().display().to_string(), "it is a directory"),
+        ] {
+            let url = format!("file://{path}");
+            // Before, the pipe was waited on for ever and /dev/zero read
+            // up to the size cap.
+            let fetched = tokio::time::timeout(
+                Duration::from_secs(5),
+                fetcher.fetch(&url, &Validators::default()),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                // Let a reader stuck in the pipe go (it sees the end), so that
+                // the runtime can shut down and the test fail instead of hang.
+                use std::os::unix::fs::OpenOptionsExt;
+                let _ = std::fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(&fifo);
+                panic!("{path}: still reading after 5 s")
+            });
+            let err = fetched.unwrap_err().to_string();
+            assert!(err.contains(&path) && err.contains(cause), "{err}");
+        }
     }
 
     #[tokio::test]
