@@ -357,7 +357,7 @@ async fn load_source(config: &Config, source: &str) -> anyhow::Result<Vec<(Item,
     }
     let url = resolve_feed_url(source, &std::env::current_dir().unwrap_or_default())
         .map_err(anyhow::Error::msg)?;
-    let fetcher = Fetcher::new(&config.raw.fetch)?;
+    let fetcher = Fetcher::new(&config.raw.fetch)?.reading_any_file();
     let (body, charset) = match fetcher.fetch(&url, &Validators::default()).await? {
         FetchOutcome::Fetched { body, charset, .. } => (body, charset),
         FetchOutcome::NotModified { .. } => {

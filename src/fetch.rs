@@ -84,6 +84,8 @@ pub struct Fetcher {
     max_bytes: u64,
     max_redirects: usize,
     timeout: Duration,
+    /// Files that are not regular files (pipes, devices) are read too.
+    any_file: bool,
 }
 
 /// The innermost useful message of an error chain ("connection refused").
@@ -115,7 +117,16 @@ impl Fetcher {
             max_bytes: config.max_bytes,
             max_redirects: config.max_redirects,
             timeout: config.timeout.0,
+            any_file: false,
         })
+    }
+
+    /// For a command a person runs on a path they give: read a pipe or a
+    /// device as well, to its end or to the size cap, as in
+    /// `newswatch match <(curl -s …)`. Polled feeds are regular files only.
+    pub fn reading_any_file(mut self) -> Fetcher {
+        self.any_file = true;
+        self
     }
 
     /// Fetches `url` (http, https or file). Validators turn an HTTP request
@@ -295,7 +306,7 @@ impl Fetcher {
         // on for ever (opening it waits for a writer) and a device such as
         // /dev/zero never ends.
         let meta = tokio::fs::metadata(path).await.map_err(fail)?;
-        if !meta.is_file() {
+        if !meta.is_file() && (meta.is_dir() || !self.any_file) {
             return Err(FetchError::File {
                 path: path.to_string(),
                 cause: if meta.is_dir() {

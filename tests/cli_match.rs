@@ -287,3 +287,26 @@ fn a_feed_served_with_a_charset_is_read_in_it() {
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["item"]["title"], title, "{}", alerts[0]);
 }
+
+#[test]
+fn reads_a_feed_from_a_pipe_as_process_substitution_gives_it() {
+    // `newswatch match <(curl -s …)` hands over a pipe's path: `match`
+    // reads it to its end (the daemon's feeds must be regular files).
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&builtin_rules());
+    let fifo = sandbox.path("feed.pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let path = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        std::fs::write(path, fixture_feed("world-news.xml")).unwrap();
+    });
+    let out = sandbox.run(&["match", fifo.to_str().unwrap()]);
+    writer.join().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("6 items, 2 matched"), "{text}");
+}
