@@ -603,7 +603,8 @@ pub fn feeds_remove(config: &Config, url: &str) -> anyhow::Result<ExitCode> {
 /// `newswatch import FILE.opml`: adds the web feeds of an OPML export.
 pub fn import(config: &Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {
     let path = config_file(config)?;
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let bytes = crate::config::read_capped(file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
     let feeds = crate::opml::parse_opml(&bytes)
         .with_context(|| format!("{} is not usable OPML", file.display()))?;
     let (web, local): (Vec<_>, Vec<_>) = feeds

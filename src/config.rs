@@ -331,24 +331,36 @@ impl Default for StoriesConfig {
     }
 }
 
-/// Largest configuration or entities file read: far above any real one, and
-/// a path such as /dev/zero ends in an error instead of exhausting memory.
+/// Largest configuration, entities or OPML file read: far above any real
+/// one, and a path such as /dev/zero ends in an error instead of exhausting
+/// memory.
 const MAX_TEXT_FILE: u64 = 64 << 20;
 
-/// Reads a UTF-8 text file of at most [`MAX_TEXT_FILE`] bytes.
-fn read_text_file(path: &Path) -> std::io::Result<String> {
+/// Reads a file a person named (configuration, entities, OPML) of at most
+/// [`MAX_TEXT_FILE`] bytes.
+pub fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     std::fs::File::open(path)?
         .take(MAX_TEXT_FILE + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_TEXT_FILE {
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_TEXT_FILE {
         return Err(std::io::Error::other(format!(
             "larger than {} MiB",
             MAX_TEXT_FILE >> 20
         )));
     }
-    Ok(text)
+    Ok(bytes)
+}
+
+/// [`read_capped`], for a file that must be UTF-8 text.
+fn read_text_file(path: &Path) -> std::io::Result<String> {
+    String::from_utf8(read_capped(path)?).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
+    })
 }
 
 /// Where the configuration came from.

@@ -126,4 +126,17 @@ fn malformed_opml_is_reported_with_a_position() {
         std::fs::read_to_string(sandbox.config_path()).unwrap(),
         before
     );
+
+    // A file without end is cut off at the cap, not read until memory runs out.
+    let out = sandbox.run(&["import", "/dev/zero"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot read /dev/zero: larger than 64 MiB"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(sandbox.config_path()).unwrap(),
+        before
+    );
 }
