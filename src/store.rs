@@ -17,12 +17,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::fetch::Validators;
 
 /// Why the state could not be read or written.
+///
+/// The SQLite error is part of the message and not also its `source`: an
+/// error printed with its chain said it three times ("file is not a
+/// database: file is not a database: Error code 26: file is not a database").
 #[derive(Debug, thiserror::Error)]
-#[error("state database {path}: {source}")]
+#[error("state database {path}: {cause}")]
 pub struct StoreError {
     pub path: String,
-    #[source]
-    pub source: rusqlite::Error,
+    pub cause: rusqlite::Error,
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -281,7 +284,7 @@ impl Store {
         let name = path.display().to_string();
         let wrap = |source| StoreError {
             path: path.display().to_string(),
-            source,
+            cause: source,
         };
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
@@ -330,7 +333,7 @@ impl Store {
     fn wrap(&self, source: rusqlite::Error) -> StoreError {
         StoreError {
             path: self.path.clone(),
-            source,
+            cause: source,
         }
     }
 
@@ -452,7 +455,7 @@ impl Store {
         let path = self.path.clone();
         let wrap = |source| StoreError {
             path: path.clone(),
-            source,
+            cause: source,
         };
         let tx = self.conn.transaction().map_err(wrap)?;
         insert_pending(&tx, url, alert).map_err(wrap)?;
@@ -507,7 +510,7 @@ impl Store {
         let path = self.path.clone();
         let wrap = |source| StoreError {
             path: path.clone(),
-            source,
+            cause: source,
         };
         let tx = self.conn.transaction().map_err(wrap)?;
         tx.execute(

@@ -304,6 +304,30 @@ fn check_warns_of_operators_written_as_words() {
 }
 
 #[test]
+fn a_corrupt_state_file_is_named_once_and_left_alone() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&builtin_rules());
+    std::fs::create_dir_all(sandbox.path("state")).unwrap();
+    let garbage: Vec<u8> = (0..5000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(sandbox.path("state/state.sqlite"), &garbage).unwrap();
+    let out = sandbox.run(&["once"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("state.sqlite: file is not a database"),
+        "{err}"
+    );
+    assert_eq!(err.matches("not a database").count(), 1, "{err}");
+    // Nothing is overwritten: the file may still be worth rescuing.
+    assert_eq!(
+        std::fs::read(sandbox.path("state/state.sqlite")).unwrap(),
+        garbage
+    );
+}
+
+#[test]
 fn the_builtin_default_config_checks_clean() {
     let sandbox = Sandbox::new();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_newswatch"))
