@@ -787,22 +787,37 @@ pub fn tail(config: &Config, options: TailOptions) -> anyhow::Result<ExitCode> {
     };
     let mut pending = String::new();
     if let Some(f) = file.as_mut() {
+        // A device never ends (/dev/zero), and reading a pipe would take the
+        // lines from whoever reads it.
+        if !f.metadata()?.is_file() {
+            bail!(
+                "the alert log {} is not a regular file (a pipe or a device): read it where its lines go",
+                path.display()
+            );
+        }
+        // The history is streamed, and with -n only the last lines are kept:
+        // a log that is never rotated grows for as long as the daemon runs.
         let mut reader = std::io::BufReader::new(&*f);
-        let mut lines: Vec<String> = Vec::new();
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if reader.read_line(&mut line)? == 0 {
+        let mut last: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+        let mut line = Vec::new();
+        while let Some(complete) = read_log_line(&mut reader, &mut line)? {
+            let text = String::from_utf8_lossy(&line);
+            if !complete {
+                pending = text.into_owned();
                 break;
             }
-            if line.ends_with('\n') {
-                lines.push(line.trim_end().to_string());
-            } else {
-                pending = line.clone();
+            match options.lines {
+                None => emit(text.trim_end(), &mut out)?,
+                Some(0) => {}
+                Some(n) => {
+                    if last.len() == n {
+                        last.pop_front();
+                    }
+                    last.push_back(text.trim_end().to_string());
+                }
             }
         }
-        let skip = options.lines.map_or(0, |n| lines.len().saturating_sub(n));
-        for l in &lines[skip..] {
+        for l in &last {
             emit(l, &mut out)?;
         }
     }
@@ -840,6 +855,44 @@ pub fn tail(config: &Config, options: TailOptions) -> anyhow::Result<ExitCode> {
             f.seek(SeekFrom::Start(position))?;
             read_new_lines(f, &mut pending, |l| emit(l, &mut out))?;
             position = f.stream_position()?;
+        }
+    }
+}
+
+/// Longest line of the alert log `tail` keeps: an alert is a few KiB, so a
+/// longer line is not one (a damaged file), and is skipped.
+const MAX_LOG_LINE: u64 = 1 << 20;
+
+/// Reads the next line of `reader` into `line` (its newline included).
+/// `Some(true)` for a complete line, `Some(false)` for a last line without
+/// its newline yet, `None` at the end. Lines longer than [`MAX_LOG_LINE`]
+/// are skipped whole, without holding them in memory.
+fn read_log_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<Option<bool>> {
+    loop {
+        line.clear();
+        let n = reader
+            .by_ref()
+            .take(MAX_LOG_LINE + 1)
+            .read_until(b'\n', line)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if line.ends_with(b"\n") {
+            return Ok(Some(true));
+        }
+        if (n as u64) <= MAX_LOG_LINE {
+            return Ok(Some(false));
+        }
+        // Too long: drop the rest of it, up to its newline.
+        loop {
+            line.clear();
+            let n = reader.by_ref().take(MAX_LOG_LINE).read_until(b'\n', line)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            if line.ends_with(b"\n") {
+                break;
+            }
         }
     }
 }

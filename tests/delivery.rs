@@ -315,6 +315,39 @@ fn tail_prints_filters_and_strips_escapes() {
 }
 
 #[test]
+fn tail_skips_an_overlong_line_and_refuses_a_log_without_end() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config("");
+    // A damaged log: 3 MiB without a newline between two alerts.
+    let lines = vec![
+        log_line("01A", "r", "high", "before"),
+        "x".repeat(3 << 20),
+        log_line("01B", "r", "high", "after"),
+    ];
+    write_log(&sandbox, &lines);
+    let out = sandbox.run(&["tail", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text, format!("{}\n{}\n", lines[0], lines[2]));
+    let out = sandbox.run(&["tail", "--json", "-n", "1"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}\n", lines[2])
+    );
+
+    // A log on a device has no history to show: /dev/zero was read until
+    // memory ran out.
+    sandbox.write_config("[log]\npath = \"/dev/zero\"\n");
+    let out = sandbox.run(&["tail"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the alert log /dev/zero is not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn tail_follows_appends_and_rotation() {
     let sandbox = Sandbox::new();
     sandbox.write_config("");
