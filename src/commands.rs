@@ -781,6 +781,11 @@ pub fn tail(config: &Config, options: TailOptions) -> anyhow::Result<ExitCode> {
     let mut file = match open() {
         Ok(f) => Some(f),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && options.follow => None,
+        // Before the first alert there is no log: nothing to show, no error.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("no alerts yet: {} does not exist", path.display());
+            return Ok(ExitCode::SUCCESS);
+        }
         Err(e) => {
             return Err(e).with_context(|| format!("cannot read the alert log {}", path.display()));
         }

@@ -318,6 +318,12 @@ fn tail_prints_filters_and_strips_escapes() {
 fn tail_skips_an_overlong_line_and_refuses_a_log_without_end() {
     let sandbox = Sandbox::new();
     sandbox.write_config("");
+    // Before the first alert there is no log yet: not an error.
+    let out = sandbox.run(&["tail"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert!(stderr(&out).contains("no alerts yet"), "{}", stderr(&out));
+
     // A damaged log: 3 MiB without a newline between two alerts.
     let lines = vec![
         log_line("01A", "r", "high", "before"),
