@@ -36,6 +36,58 @@ pub enum StartError {
     Http(#[from] FetchError),
 }
 
+/// The state directory, held by the one process that polls and delivers.
+///
+/// Two daemons, or a daemon and `once`, on one state would each deliver the
+/// same pending alerts, and each raise alerts on stories whose recent alerts
+/// only the other has in memory. The lock is an advisory lock on
+/// `newswatch.lock` in the state directory, which the operating system
+/// releases when the process ends, however it ends.
+pub struct StateLock {
+    _file: std::fs::File,
+}
+
+impl StateLock {
+    /// Takes the lock on `state_dir`, or says which process holds it.
+    pub fn acquire(state_dir: &std::path::Path) -> anyhow::Result<StateLock> {
+        use anyhow::Context;
+        use std::io::{Read, Seek, Write};
+        let path = state_dir.join("newswatch.lock");
+        let cannot = || format!("cannot lock the state in {}", state_dir.display());
+        std::fs::create_dir_all(state_dir).with_context(cannot)?;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(cannot)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = match holder.trim() {
+                    "" => String::new(),
+                    pid => format!(" (pid {pid})"),
+                };
+                anyhow::bail!(
+                    "another newswatch{holder} is polling with the state in {}: stop it first, \
+                     or give this one its own [state] dir",
+                    state_dir.display()
+                );
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e).with_context(cannot),
+        }
+        // Who holds it, for the message above; the lock does not depend on it.
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .with_context(cannot)?;
+        Ok(StateLock { _file: file })
+    }
+}
+
 /// Opens the state, the fetcher and the sinks for `config`.
 pub fn prepare(
     config: Arc<Config>,
@@ -156,6 +208,7 @@ pub struct OnceSummary {
 
 /// Polls every feed once, concurrently within the limits, then delivers.
 pub async fn once(config: Arc<Config>) -> anyhow::Result<OnceSummary> {
+    let _lock = StateLock::acquire(&config.state_dir)?;
     let (pipeline, mut sinks) = prepare(config.clone(), Arc::default())?;
     let limits = Limits::new(&config);
     let mut tasks = JoinSet::new();
@@ -200,6 +253,7 @@ pub struct RunOptions {
 /// carries over, so nothing is re-alerted); an invalid one is reported with its
 /// located errors and the running configuration stays.
 pub async fn run(config: Arc<Config>, options: RunOptions) -> anyhow::Result<()> {
+    let _lock = StateLock::acquire(&config.state_dir)?;
     let shutdown = CancellationToken::new();
     let reload = Arc::new(Notify::new());
     spawn_signal_handler(shutdown.clone(), reload.clone());

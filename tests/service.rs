@@ -1,5 +1,6 @@
 //! The daemon as a service: reload on SIGHUP and on config-file change (valid
-//! and invalid), and a graceful stop with a request in flight.
+//! and invalid), a graceful stop with a request in flight, and one process
+//! per state.
 
 mod common;
 
@@ -138,6 +139,45 @@ fn sighup_reloads_the_configuration() {
 #[test]
 fn a_changed_config_file_is_reloaded() {
     reload_scenario(true);
+}
+
+#[test]
+fn one_process_polls_with_a_state_at_a_time() {
+    let server = TestServer::start();
+    server.route(
+        "/world.xml",
+        Route::Feed {
+            body: fixture_feed("world-news.xml"),
+            etag: None,
+        },
+    );
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&feeds_config(&[server.url("/world.xml")]));
+    let daemon = sandbox
+        .command(&["run"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the first poll", Duration::from_secs(10), || {
+        !server.requests("/world.xml").is_empty()
+    });
+    // A second daemon and a one-off poll would deliver the same alerts again.
+    let holder = format!("another newswatch (pid {}) is polling", daemon.id());
+    for command in ["run", "once"] {
+        let out = sandbox.run(&[command]);
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&holder), "{command}: {err}");
+    }
+    // Reading the state needs no lock.
+    assert!(sandbox.run(&["feeds"]).status.success());
+    stop(daemon);
+    let out = sandbox.run(&["once"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
