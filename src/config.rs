@@ -355,10 +355,25 @@ pub fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
 
 /// [`read_capped`], for a file that must be UTF-8 text.
 fn read_text_file(path: &Path) -> std::io::Result<String> {
-    String::from_utf8(read_capped(path)?).map_err(|_| {
+    String::from_utf8(read_capped(path)?).map_err(|e| {
+        // Where the first byte that is not UTF-8 is, as an editor counts.
+        let bytes = e.as_bytes();
+        let valid = e.utf8_error().valid_up_to();
+        let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let column = before
+            .rsplit('\n')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .count()
+            + 1;
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            "stream did not contain valid UTF-8",
+            format!(
+                "not UTF-8 at line {line}, column {column} (byte 0x{:02x}): save the file as UTF-8",
+                bytes[valid]
+            ),
         )
     })
 }
@@ -905,6 +920,19 @@ mod tests {
             d[0].message.contains("/dev/zero") && d[0].message.contains("larger than 64 MiB"),
             "{}",
             d[0].message
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_refused_where_it_stops_being_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latin1.toml");
+        // "café" in Latin-1 on the third line, after a two-byte UTF-8 "é".
+        std::fs::write(&path, b"[log]\n# \xc3\xa9\n# caf\xe9\n").unwrap();
+        let error = read_text_file(&path).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "not UTF-8 at line 3, column 6 (byte 0xe9): save the file as UTF-8"
         );
     }
 
