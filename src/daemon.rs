@@ -191,6 +191,7 @@ fn log_poll(feed: &Feed, result: &Result<PollReport, PollError>) {
             new = r.new_items,
             alerts = r.alerts,
             caught_up = r.caught_up,
+            republished = r.republished,
             "polled"
         ),
         Err(e) => warn!(url = %feed.url, cause = %e.cause, "poll failed"),

@@ -65,6 +65,9 @@ pub struct PollReport {
     pub alerts: usize,
     /// New items not alerted on because they predate the catch-up window.
     pub caught_up: usize,
+    /// New keys of items the feed already carried (same link and title):
+    /// marked seen, not alerted on again.
+    pub republished: usize,
     /// The mean gap between the feed's recent items (how often it publishes).
     pub publish_gap: Option<Duration>,
     /// The feed's own suggested polling interval (RSS `<ttl>`).
@@ -350,6 +353,21 @@ fn process(
 ) -> Result<PollReport, PollCause> {
     let parsed = parse_feed_as(body, &feed.url, charset)?;
     let unseen = lock(store).unseen(&feed.url, parsed.items.iter().map(|i| i.key.as_str()))?;
+    // Some feeds give an article a new guid on every fetch or edit: the same
+    // link and title under a new key is not a new item.
+    let republished = {
+        let candidates: Vec<(&str, &str, &str)> = parsed
+            .items
+            .iter()
+            .filter(|i| unseen.contains(&i.key))
+            .filter_map(|i| Some((i.key.as_str(), i.link.as_deref()?, i.title.as_str())))
+            .collect();
+        if candidates.is_empty() {
+            HashSet::new()
+        } else {
+            lock(store).republished(&feed.url, &candidates)?
+        }
+    };
     let catch_up_start = now
         - chrono::Duration::from_std(config.raw.defaults.catch_up.0)
             .unwrap_or(chrono::Duration::MAX);
@@ -378,6 +396,11 @@ fn process(
     for item in &parsed.items {
         // A feed can repeat a guid; the first occurrence wins.
         if !unseen.contains(&item.key) || !seen_now.insert(item.key.as_str()) {
+            continue;
+        }
+        if republished.contains(&item.key) {
+            report.republished += 1;
+            new_items.push((item, None, Vec::new()));
             continue;
         }
         let caught_up = first_fetch && item.published.is_none_or(|p| p < catch_up_start);

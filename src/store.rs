@@ -115,6 +115,8 @@ const MIGRATIONS: &[&str] = &[
     "DROP INDEX IF EXISTS story_items_story;",
     // 7: follow-up alerts look up the alerts raised on a story.
     "CREATE INDEX alerts_story ON alerts (story);",
+    // 8: an item republished under a new guid is found by its link.
+    "CREATE INDEX items_feed_link ON items (feed_url, link);",
 ];
 
 /// Weight of the most recent day in the surge baseline.
@@ -481,6 +483,28 @@ impl Store {
         for key in keys {
             let seen = stmt.exists(params![url, key]).map_err(|e| self.wrap(e))?;
             if !seen {
+                out.insert(key.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which of `items` (key, link, title) this feed already carried under
+    /// another key, with the same link and title, within the retention of
+    /// item history: an article republished with a new guid.
+    pub fn republished(&self, url: &str, items: &[(&str, &str, &str)]) -> Result<HashSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT 1 FROM items WHERE feed_url = ?1 AND link = ?2 AND title = ?3 AND item_key <> ?4",
+            )
+            .map_err(|e| self.wrap(e))?;
+        let mut out = HashSet::new();
+        for &(key, link, title) in items {
+            if stmt
+                .exists(params![url, link, title, key])
+                .map_err(|e| self.wrap(e))?
+            {
                 out.insert(key.to_string());
             }
         }

@@ -304,6 +304,63 @@ fn check_warns_of_operators_written_as_words() {
 }
 
 #[test]
+fn an_article_republished_under_a_new_guid_alerts_once() {
+    let sandbox = Sandbox::new();
+    let feed = sandbox.path("desk.xml");
+    let date = (chrono::Utc::now() - chrono::Duration::minutes(20)).to_rfc2822();
+    let write = |items: &[(&str, &str, &str)]| {
+        let items: String = items
+            .iter()
+            .map(|(guid, title, link)| {
+                format!(
+                    "<item><guid>{guid}</guid><title>{title}</title><link>{link}</link>\
+                     <pubDate>{date}</pubDate><description>Troops were deployed.</description></item>"
+                )
+            })
+            .collect();
+        std::fs::write(
+            &feed,
+            format!("<rss version=\"2.0\"><channel><title>Desk</title>{items}</channel></rss>"),
+        )
+        .unwrap();
+    };
+    sandbox.write_config(&format!(
+        "[[feeds]]\nurl = \"{}\"\n\n[[rules]]\nid = \"troops\"\nquery = 'troops'\n",
+        feed.display()
+    ));
+    let title = "Troops deployed to the border";
+    let link = "https://desk.example.org/troops";
+    write(&[("v1", title, link)]);
+    assert!(sandbox.run(&["once"]).status.success());
+    // The same article with a guid that changes on every fetch.
+    write(&[("v2", title, link)]);
+    let out = sandbox.run(&["once"]);
+    assert!(stderr(&out).contains("republished=1"), "{}", stderr(&out));
+    // A new article, and an edited title (an update), still alert.
+    write(&[
+        ("v3", title, link),
+        (
+            "n1",
+            "Troops withdrawn from the border",
+            "https://desk.example.org/later",
+        ),
+        (
+            "v4",
+            "Troops deployed to the border, officials confirm",
+            link,
+        ),
+    ]);
+    assert!(sandbox.run(&["once"]).status.success());
+    let mut keys: Vec<String> = sandbox
+        .alerts()
+        .iter()
+        .map(|a| a["item"]["key"].as_str().unwrap().to_string())
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["n1", "v1", "v4"]);
+}
+
+#[test]
 fn a_corrupt_state_file_is_named_once_and_left_alone() {
     let sandbox = Sandbox::new();
     sandbox.write_config(&builtin_rules());
