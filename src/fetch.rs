@@ -415,11 +415,7 @@ mod tests {
     async fn a_feed_file_must_be_a_regular_file() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("feed.pipe");
-        let made = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap();
-        assert!(made.success());
+        crate::testing::mkfifo(&fifo);
         let fetcher = Fetcher::new(&FetchConfig::default()).unwrap();
         for (path, cause) in [
             (fifo.display().to_string(), "not a regular file"),

@@ -24,3 +24,16 @@ pub mod sinks;
 pub mod store;
 pub mod stories;
 pub mod text;
+
+/// Helpers shared by unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// Makes a named pipe (FIFO) at `path`, with mkfifo(1).
+    pub fn mkfifo(path: &std::path::Path) {
+        let made = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success(), "mkfifo {}", path.display());
+    }
+}

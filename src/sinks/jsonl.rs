@@ -251,11 +251,7 @@ mod tests {
         // must not, or the daemon would hang before its first poll.
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("alerts.pipe");
-        let made = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap();
-        assert!(made.success());
+        crate::testing::mkfifo(&fifo);
         let (done, finished) = std::sync::mpsc::channel();
         let path = fifo.clone();
         std::thread::spawn(move || {
