@@ -371,10 +371,11 @@ fn watch_config_file(
     reload: Arc<Notify>,
 ) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())?
-        .to_path_buf();
+    // `--config newswatch.toml` has an empty parent: the current directory.
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
     let name = path.file_name()?.to_os_string();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(16);
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {

@@ -142,6 +142,42 @@ fn a_changed_config_file_is_reloaded() {
 }
 
 #[test]
+fn a_config_named_without_a_directory_is_watched_too() {
+    // `newswatch --config newswatch.toml run` in the config's directory: the
+    // path has no parent to watch, and edits used to go unnoticed.
+    let server = TestServer::start();
+    server.route(
+        "/world.xml",
+        Route::Feed {
+            body: fixture_feed("world-news.xml"),
+            etag: None,
+        },
+    );
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&feeds_config(&[]));
+    let config = sandbox.config_path();
+    let mut command = sandbox.command(&["run"]);
+    let dir = config.parent().unwrap();
+    command
+        .current_dir(dir)
+        .args(["--config", config.file_name().unwrap().to_str().unwrap()]);
+    let child = command.stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    sandbox.write_config(&feeds_config(&[server.url("/world.xml")]));
+    // Waited for by hand, so that the daemon is stopped before any assertion.
+    let start = Instant::now();
+    while server.requests("/world.xml").is_empty() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let err = stop(child);
+    assert!(
+        !server.requests("/world.xml").is_empty(),
+        "the added feed was never polled: {err}"
+    );
+    assert!(err.contains("config file changed"), "{err}");
+}
+
+#[test]
 fn one_process_polls_with_a_state_at_a_time() {
     let server = TestServer::start();
     server.route(
