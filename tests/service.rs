@@ -40,6 +40,19 @@ fn keys(sandbox: &Sandbox) -> Vec<String> {
         .collect()
 }
 
+/// A local server with the world-news fixture at `/world.xml` (no ETag).
+fn world_server() -> TestServer {
+    let server = TestServer::start();
+    server.route(
+        "/world.xml",
+        Route::Feed {
+            body: fixture_feed("world-news.xml"),
+            etag: None,
+        },
+    );
+    server
+}
+
 fn feeds_config(urls: &[String]) -> String {
     let feeds: String = urls
         .iter()
@@ -145,14 +158,7 @@ fn a_changed_config_file_is_reloaded() {
 fn a_config_named_without_a_directory_is_watched_too() {
     // `newswatch --config newswatch.toml run` in the config's directory: the
     // path has no parent to watch, and edits used to go unnoticed.
-    let server = TestServer::start();
-    server.route(
-        "/world.xml",
-        Route::Feed {
-            body: fixture_feed("world-news.xml"),
-            etag: None,
-        },
-    );
+    let server = world_server();
     let sandbox = Sandbox::new();
     sandbox.write_config(&feeds_config(&[]));
     let config = sandbox.config_path();
@@ -179,14 +185,7 @@ fn a_config_named_without_a_directory_is_watched_too() {
 
 #[test]
 fn one_process_polls_with_a_state_at_a_time() {
-    let server = TestServer::start();
-    server.route(
-        "/world.xml",
-        Route::Feed {
-            body: fixture_feed("world-news.xml"),
-            etag: None,
-        },
-    );
+    let server = world_server();
     let sandbox = Sandbox::new();
     sandbox.write_config(&feeds_config(&[server.url("/world.xml")]));
     let daemon = sandbox
