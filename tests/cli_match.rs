@@ -5,7 +5,7 @@ mod common;
 use std::io::Write;
 use std::process::Stdio;
 
-use common::{Route, Sandbox, TestServer, builtin_rules, fixture_feed, stderr};
+use common::{Route, Sandbox, TestServer, builtin_rules, fixture_feed, stderr, world_server};
 
 fn fixture(path: &str) -> String {
     format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))
@@ -165,14 +165,7 @@ fn several_queries_are_compared_side_by_side() {
 
 #[test]
 fn runs_over_a_feed_url_and_replays_stored_history() {
-    let server = TestServer::start();
-    server.route(
-        "/world.xml",
-        Route::Feed {
-            body: fixture_feed("world-news.xml"),
-            etag: None,
-        },
-    );
+    let server = world_server();
     let sandbox = Sandbox::new();
     sandbox.write_config(&format!(
         "[[feeds]]\nurl = \"{}\"\n\n{}",

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Route, Sandbox, TestServer, builtin_rules, fixture_feed, wait_for};
+use common::{Route, Sandbox, TestServer, builtin_rules, fixture_feed, wait_for, world_server};
 
 fn signal(child: &Child, signal: &str) {
     let status = std::process::Command::new("kill")
@@ -38,19 +38,6 @@ fn keys(sandbox: &Sandbox) -> Vec<String> {
         .iter()
         .map(|a| a["item"]["key"].as_str().unwrap().to_string())
         .collect()
-}
-
-/// A local server with the world-news fixture at `/world.xml` (no ETag).
-fn world_server() -> TestServer {
-    let server = TestServer::start();
-    server.route(
-        "/world.xml",
-        Route::Feed {
-            body: fixture_feed("world-news.xml"),
-            etag: None,
-        },
-    );
-    server
 }
 
 fn feeds_config(urls: &[String]) -> String {

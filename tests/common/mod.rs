@@ -282,6 +282,19 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// A local server with the world-news fixture at `/world.xml` (no ETag).
+pub fn world_server() -> TestServer {
+    let server = TestServer::start();
+    server.route(
+        "/world.xml",
+        Route::Feed {
+            body: fixture_feed("world-news.xml"),
+            etag: None,
+        },
+    );
+    server
+}
+
 /// The two rules of the built-in config, so tests exercise the shipped queries.
 pub fn builtin_rules() -> String {
     let builtin = include_str!("../../config/newswatch.toml");
