@@ -26,8 +26,14 @@
 //!
 //! # Measurements (one iteration = every item of the corpus or subset)
 //!
-//! * `newswatch/evaluate/N`: `RuleSet::evaluate` over 10,000 prebuilt
+//! * `newswatch/fired/N`: `RuleSet::fired` (which rules fire, without
+//!   explanations: what the daemon runs per item) over 10,000 prebuilt
 //!   `Document`s with N rules (normalization and entity tagging done before).
+//! * `newswatch/evaluate/N`: `RuleSet::evaluate`, the same with every match
+//!   explained (hits and snippets).
+//! * `newswatch/normalize`: `NormText::new` of the three fields of every
+//!   item (folding and tokenizing, no entity tagging), the step any rule of
+//!   words needs first; add it to `fired/N` for the cost from text.
 //! * `newswatch/document+evaluate/1000`: `Document::new` (normalize, tag
 //!   entities, guess names) plus `evaluate` with 1,000 rules: the whole
 //!   per-item cost in the daemon.
@@ -1109,6 +1115,19 @@ fn main() {
                 b.iter(|| black_box(evaluate_all(set, black_box(&docs))))
             });
         }
+        // What every rule count adds to the match: folding and tokenizing
+        // the three fields (no entity tagging).
+        group.bench_function("normalize", |b| {
+            b.iter(|| {
+                let mut tokens = 0;
+                for item in black_box(&items) {
+                    for field in [&item.title, &item.summary, &item.content] {
+                        tokens += NormText::new(field.as_str()).tokens.len();
+                    }
+                }
+                black_box(tokens)
+            })
+        });
         let set = &sets[&max_rules];
         group.bench_function(BenchmarkId::new("document+evaluate", max_rules), |b| {
             b.iter(|| {
