@@ -30,6 +30,48 @@ pub struct Item {
     pub content: String,
 }
 
+/// Query parameters that only record where a reader came from (campaign
+/// tags and ad-click ids), besides every `utm_…` one. They never pick the
+/// article, and some feeds change them on every fetch.
+const TRACKING_PARAMS: &[&str] = &[
+    "fbclid", "gclid", "gclsrc", "dclid", "msclkid", "yclid", "twclid", "igshid", "mc_cid",
+    "mc_eid", "_hsenc", "_hsmi", "mkt_tok",
+];
+
+/// `link` without its tracking parameters ([`TRACKING_PARAMS`] and
+/// `utm_…`, names compared without case); the rest of the link is kept as
+/// written, other parameters in their order and the fragment included.
+/// Items are keyed and compared by this form, so that an article whose
+/// link a feed tags differently on each fetch is still recognised.
+pub fn canonical_link(link: &str) -> std::borrow::Cow<'_, str> {
+    let is_tracking = |param: &str| {
+        let name = param.split('=').next().unwrap_or_default();
+        let prefix = name.get(..4).unwrap_or_default();
+        prefix.eq_ignore_ascii_case("utm_")
+            || TRACKING_PARAMS.iter().any(|t| t.eq_ignore_ascii_case(name))
+    };
+    // A `?` after the `#` belongs to the fragment.
+    let (before_fragment, fragment) = link.split_at(link.find('#').unwrap_or(link.len()));
+    let Some((path, query)) = before_fragment.split_once('?') else {
+        return link.into();
+    };
+    if !query.split('&').any(is_tracking) {
+        return link.into();
+    }
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !is_tracking(p))
+        .collect();
+    let mut canonical = String::with_capacity(link.len());
+    canonical.push_str(path);
+    if !kept.is_empty() {
+        canonical.push('?');
+        canonical.push_str(&kept.join("&"));
+    }
+    canonical.push_str(fragment);
+    canonical.into()
+}
+
 /// A parsed feed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedFeed {
@@ -98,7 +140,7 @@ pub fn parse_feed_as(
                 .iter()
                 .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
                 .or(entry.links.first())
-                .map(|l| l.href.trim().to_string())
+                .map(|l| canonical_link(l.href.trim()).into_owned())
                 .filter(|l| !l.is_empty());
             let summary = entry
                 .summary
@@ -393,6 +435,38 @@ fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn links_lose_their_tracking_parameters_only() {
+        let cases = [
+            ("https://x.org/a", "https://x.org/a"),
+            ("https://x.org/a?id=7", "https://x.org/a?id=7"),
+            ("https://x.org/a?utm_source=rss", "https://x.org/a"),
+            (
+                "https://x.org/a?id=7&utm_source=rss&UTM_Medium=feed&page=2",
+                "https://x.org/a?id=7&page=2",
+            ),
+            ("https://x.org/a?fbclid=abc#top", "https://x.org/a#top"),
+            ("https://x.org/a?GCLID=1&&id=2", "https://x.org/a?id=2"),
+            // Not a tracking parameter: only names are compared.
+            (
+                "https://x.org/a?q=utm_source",
+                "https://x.org/a?q=utm_source",
+            ),
+            ("https://x.org/a?utm=1", "https://x.org/a?utm=1"),
+            // A `?` inside the fragment is not a query.
+            (
+                "https://x.org/a#x?utm_source=rss",
+                "https://x.org/a#x?utm_source=rss",
+            ),
+            ("https://x.org/a?", "https://x.org/a?"),
+            ("?utm_source=é", ""),
+            ("tag:x.org,2026:é?ü=1", "tag:x.org,2026:é?ü=1"),
+        ];
+        for (link, canonical) in cases {
+            assert_eq!(super::canonical_link(link), canonical, "{link}");
+        }
+    }
+
     use super::*;
 
     #[test]
@@ -408,6 +482,45 @@ mod tests {
         assert_eq!(a.items[1].key, "http://x/2");
         assert!(a.items[2].key.starts_with("sha256:"));
         assert_eq!(a, b, "keys are stable across parses");
+    }
+
+    proptest::proptest! {
+        /// On any text: no panic, the result is its own canonical form,
+        /// and no tracking parameter is left in the query.
+        #[test]
+        fn canonical_links_are_stable(
+            link in "(https?://[a-z]{1,5}/)?[a-zé?&=#_]{0,12}(\\?((utm_[a-z]{0,3}|fbclid|id|q|)(=[a-z?#]{0,3})?&?){0,4})?(#[a-z?&=_]{0,6})?"
+        ) {
+            let once = super::canonical_link(&link);
+            proptest::prop_assert_eq!(super::canonical_link(&once), once.clone());
+            let before_fragment = once.split('#').next().unwrap_or_default();
+            if let Some((_, query)) = before_fragment.split_once('?') {
+                for param in query.split('&') {
+                    let name = param.split('=').next().unwrap_or_default();
+                    proptest::prop_assert!(!name.starts_with("utm_") && name != "fbclid", "{once}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tracking_parameters_change_neither_key_nor_link() {
+        let feed = |tag: &str| {
+            format!(
+                r#"<rss version="2.0"><channel><title>T</title>
+                <item><title>Link only</title><link>http://x/2?id=5&amp;utm_source={tag}&amp;fbclid={tag}</link></item>
+                <item><guid>http://x/3?utm_source=g</guid><title>Guid</title><link>http://x/3?utm_source={tag}</link></item>
+                </channel></rss>"#
+            )
+        };
+        let a = parse_feed(feed("a").as_bytes(), "http://x/feed").unwrap();
+        let b = parse_feed(feed("b").as_bytes(), "http://x/feed").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.items[0].key, "http://x/2?id=5");
+        assert_eq!(a.items[0].link.as_deref(), Some("http://x/2?id=5"));
+        // A guid is the feed's own name for the item and is kept as written.
+        assert_eq!(a.items[1].key, "http://x/3?utm_source=g");
+        assert_eq!(a.items[1].link.as_deref(), Some("http://x/3"));
     }
 
     #[test]

@@ -117,7 +117,49 @@ const MIGRATIONS: &[&str] = &[
     "CREATE INDEX alerts_story ON alerts (story);",
     // 8: an item republished under a new guid is found by its link.
     "CREATE INDEX items_feed_link ON items (feed_url, link);",
+    // 9: links lose their tracking parameters; the rows are rewritten in
+    // Rust, by `canonicalize_links`.
+    "",
 ];
+
+/// The schema version whose migration is [`canonicalize_links`].
+const CANONICAL_LINKS: usize = 9;
+
+/// Migration 9: items are keyed and compared by their link without its
+/// tracking parameters ([`crate::feed::canonical_link`]) from this version
+/// on. So that no item keyed by its link alerts again, each seen key that
+/// changes under it is also recorded in its new form (the old one stays: a
+/// key that is a guid is not rewritten when the feed is read), and stored
+/// links are rewritten for the republished-item check.
+fn canonicalize_links(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
+    let seen: Vec<(String, String, i64)> = tx
+        .prepare("SELECT feed_url, item_key, first_seen FROM seen_items WHERE item_key LIKE '%?%'")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (feed, key, first_seen) in seen {
+        let canonical = crate::feed::canonical_link(&key);
+        if canonical != key {
+            tx.execute(
+                "INSERT OR IGNORE INTO seen_items (feed_url, item_key, first_seen) VALUES (?1, ?2, ?3)",
+                params![feed, canonical, first_seen],
+            )?;
+        }
+    }
+    let links: Vec<(String, String, String)> = tx
+        .prepare("SELECT feed_url, item_key, link FROM items WHERE link LIKE '%?%'")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (feed, key, link) in links {
+        let canonical = crate::feed::canonical_link(&link);
+        if canonical != link {
+            tx.execute(
+                "UPDATE items SET link = ?3 WHERE feed_url = ?1 AND item_key = ?2",
+                params![feed, key, canonical],
+            )?;
+        }
+    }
+    Ok(())
+}
 
 /// Weight of the most recent day in the surge baseline.
 pub const BASELINE_DAY_WEIGHT: f64 = 0.3;
@@ -326,6 +368,9 @@ impl Store {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.transaction()?;
             tx.execute_batch(sql)?;
+            if i + 1 == CANONICAL_LINKS {
+                canonicalize_links(&tx)?;
+            }
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
         }
@@ -1013,6 +1058,60 @@ mod tests {
         assert!(!store.alerted_recently("r", "s", 2_000).unwrap());
         store.mark_delivered("a1", 11).unwrap();
         assert!(store.pending_alerts(10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn migration_9_keeps_items_keyed_by_tagged_links_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite");
+        {
+            // A state written by a version that kept tracking parameters.
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..CANONICAL_LINKS - 1] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", (CANONICAL_LINKS - 1) as i64)
+                .unwrap();
+            conn.execute_batch(
+                "INSERT INTO seen_items VALUES
+                    ('u', 'http://x/a?utm_source=rss', 5),
+                    ('u', 'http://x/b?id=1&fbclid=z', 6),
+                    ('u', 'http://x/b?id=1', 7),
+                    ('u', 'guid-1', 8);
+                INSERT INTO items VALUES
+                    ('u', 'guid-1', 'Title', 'http://x/c?id=1&utm_medium=feed', NULL, '', '', 8);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let unseen = store
+            .unseen(
+                "u",
+                [
+                    "http://x/a",
+                    "http://x/a?utm_source=rss",
+                    "http://x/b?id=1",
+                    "http://x/b?id=1&fbclid=z",
+                    "guid-1",
+                    "http://x/c?id=1",
+                ],
+            )
+            .unwrap();
+        assert_eq!(unseen, HashSet::from(["http://x/c?id=1".to_string()]));
+        let first_seen: i64 = store
+            .conn
+            .query_row(
+                "SELECT first_seen FROM seen_items WHERE item_key = 'http://x/b?id=1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(first_seen, 7, "an existing row is left as it was");
+        // The stored link is compared in its new form.
+        let republished = store
+            .republished("u", &[("guid-2", "http://x/c?id=1", "Title")])
+            .unwrap();
+        assert_eq!(republished, HashSet::from(["guid-2".to_string()]));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{Route, Sandbox, TestServer, builtin_rules, fixture_feed, stderr, wait_for};
@@ -303,6 +304,23 @@ fn check_warns_of_operators_written_as_words() {
     assert!(!stderr(&out).contains("looked for as"), "{}", stderr(&out));
 }
 
+/// Writes an RSS channel "Desk" with `items` to `path`.
+fn write_desk(path: &Path, items: &str) {
+    std::fs::write(
+        path,
+        format!("<rss version=\"2.0\"><channel><title>Desk</title>{items}</channel></rss>"),
+    )
+    .unwrap();
+}
+
+/// A config polling the feed at `path` with one rule, `troops`.
+fn troops_desk_config(path: &Path) -> String {
+    format!(
+        "[[feeds]]\nurl = \"{}\"\n\n[[rules]]\nid = \"troops\"\nquery = 'troops'\n",
+        path.display()
+    )
+}
+
 #[test]
 fn an_article_republished_under_a_new_guid_alerts_once() {
     let sandbox = Sandbox::new();
@@ -318,16 +336,9 @@ fn an_article_republished_under_a_new_guid_alerts_once() {
                 )
             })
             .collect();
-        std::fs::write(
-            &feed,
-            format!("<rss version=\"2.0\"><channel><title>Desk</title>{items}</channel></rss>"),
-        )
-        .unwrap();
+        write_desk(&feed, &items);
     };
-    sandbox.write_config(&format!(
-        "[[feeds]]\nurl = \"{}\"\n\n[[rules]]\nid = \"troops\"\nquery = 'troops'\n",
-        feed.display()
-    ));
+    sandbox.write_config(&troops_desk_config(&feed));
     let title = "Troops deployed to the border";
     let link = "https://desk.example.org/troops";
     write(&[("v1", title, link)]);
@@ -358,6 +369,47 @@ fn an_article_republished_under_a_new_guid_alerts_once() {
         .collect();
     keys.sort();
     assert_eq!(keys, ["n1", "v1", "v4"]);
+}
+
+#[test]
+fn links_tagged_differently_on_each_fetch_alert_once_with_a_clean_link() {
+    let sandbox = Sandbox::new();
+    let feed = sandbox.path("tagged.xml");
+    let date = (chrono::Utc::now() - chrono::Duration::minutes(20)).to_rfc2822();
+    // No guids: items are known by their links, which carry a campaign tag
+    // that changes on every fetch.
+    let write = |fetch: u32| {
+        let item = |path: &str, title: &str| {
+            format!(
+                "<item><title>{title}</title>\
+                 <link>https://desk.example.org/{path}?utm_source=rss&amp;utm_campaign=c{fetch}&amp;id=7</link>\
+                 <pubDate>{date}</pubDate><description>Troops were deployed.</description></item>"
+            )
+        };
+        let mut items = item("troops", "Troops deployed to the border");
+        if fetch == 3 {
+            items.push_str(&item("later", "Troops withdrawn"));
+        }
+        write_desk(&feed, &items);
+    };
+    sandbox.write_config(&troops_desk_config(&feed));
+    for fetch in 1..=3 {
+        write(fetch);
+        let out = sandbox.run(&["once"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let links: Vec<String> = sandbox
+        .alerts()
+        .iter()
+        .map(|a| a["item"]["link"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        links,
+        [
+            "https://desk.example.org/troops?id=7",
+            "https://desk.example.org/later?id=7"
+        ]
+    );
 }
 
 #[test]
