@@ -45,6 +45,8 @@ pub enum StartError {
 /// releases when the process ends, however it ends.
 pub struct StateLock {
     _file: std::fs::File,
+    /// The state directory, resolved.
+    dir: std::path::PathBuf,
 }
 
 impl StateLock {
@@ -84,7 +86,14 @@ impl StateLock {
             .and_then(|()| file.rewind())
             .and_then(|()| writeln!(file, "{}", std::process::id()))
             .with_context(cannot)?;
-        Ok(StateLock { _file: file })
+        let dir = std::fs::canonicalize(state_dir).with_context(cannot)?;
+        Ok(StateLock { _file: file, dir })
+    }
+
+    /// Whether `state_dir` is the directory this lock is on (however it is
+    /// written: a second lock on it from this process would fail).
+    pub fn covers(&self, state_dir: &std::path::Path) -> bool {
+        std::fs::canonicalize(state_dir).is_ok_and(|dir| dir == self.dir)
     }
 }
 
@@ -254,7 +263,7 @@ pub struct RunOptions {
 /// carries over, so nothing is re-alerted); an invalid one is reported with its
 /// located errors and the running configuration stays.
 pub async fn run(config: Arc<Config>, options: RunOptions) -> anyhow::Result<()> {
-    let _lock = StateLock::acquire(&config.state_dir)?;
+    let mut lock = StateLock::acquire(&config.state_dir)?;
     let shutdown = CancellationToken::new();
     let reload = Arc::new(Notify::new());
     spawn_signal_handler(shutdown.clone(), reload.clone());
@@ -290,11 +299,23 @@ pub async fn run(config: Arc<Config>, options: RunOptions) -> anyhow::Result<()>
             };
             match Config::load(Some(path)) {
                 Ok(new) => {
+                    // Another state directory is locked before it is used.
+                    let new_lock = if lock.covers(&new.state_dir) {
+                        None
+                    } else {
+                        match StateLock::acquire(&new.state_dir) {
+                            Ok(taken) => Some(taken),
+                            Err(e) => {
+                                error!("configuration not reloaded, the running one stays: {e:#}");
+                                continue;
+                            }
+                        }
+                    };
                     for warning in &new.warnings {
                         warn!("{warning}");
                     }
                     info!(config = %path.display(), feeds = new.feeds.len(), rules = new.rules.len(), "reloading configuration");
-                    break Some(Arc::new(new));
+                    break Some((Arc::new(new), new_lock));
                 }
                 Err(e) => error!("configuration not reloaded, the running one stays:\n{e}"),
             }
@@ -310,7 +331,12 @@ pub async fn run(config: Arc<Config>, options: RunOptions) -> anyhow::Result<()>
             Err(e) => error!(cause = %e, "daemon task failed"),
         }
         match next {
-            Some(new) => config = new,
+            Some((new, new_lock)) => {
+                config = new;
+                if let Some(taken) = new_lock {
+                    lock = taken;
+                }
+            }
             None => {
                 info!("stopped");
                 return Ok(());

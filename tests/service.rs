@@ -8,7 +8,9 @@ use std::io::Read;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Route, Sandbox, TestServer, builtin_rules, fixture_feed, wait_for, world_server};
+use common::{
+    Route, Sandbox, TestServer, builtin_rules, fixture_feed, stderr, wait_for, world_server,
+};
 
 fn signal(child: &Child, signal: &str) {
     let status = std::process::Command::new("kill")
@@ -200,6 +202,104 @@ fn one_process_polls_with_a_state_at_a_time() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Waits up to ten seconds for `done`; whether it came true.
+fn within_ten_seconds(mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    done()
+}
+
+#[test]
+fn a_reload_onto_another_state_takes_its_lock_first() {
+    let first = Sandbox::new();
+    first.write_config(&feeds_config(&[]));
+    let one = first
+        .command(&["run"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The second daemon reloads on SIGHUP only, so that each reload is one
+    // the test asked for; its log is read as it comes.
+    let second = Sandbox::new();
+    second.write_config(&feeds_config(&[]));
+    let mut two = second
+        .command(&["run", "--no-watch"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (pid_one, pid_two) = (one.id(), two.id());
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let log = log.clone();
+        let mut stderr = two.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = stderr.read(&mut buf) {
+                log.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let logged = |what: &str| log.lock().unwrap().contains(what);
+    let holds = |dir: &std::path::Path, pid: u32| {
+        std::fs::read_to_string(dir.join("newswatch.lock"))
+            .is_ok_and(|holder| holder.trim() == pid.to_string())
+    };
+    // The second daemon's config, moved to another state directory.
+    let reload_on = |dir: &std::path::Path| {
+        let text = format!(
+            "[state]\ndir = \"{}\"\n\n[notify]\ndesktop = false\n\n{}",
+            dir.display(),
+            feeds_config(&[])
+        );
+        std::fs::write(second.config_path(), text).unwrap();
+        signal(&two, "-HUP");
+    };
+    let started = within_ten_seconds(|| {
+        holds(&first.path("state"), pid_one) && holds(&second.path("state"), pid_two)
+    });
+    // Onto the state the first daemon polls with: refused, and the second
+    // keeps its own.
+    let refused = started && {
+        reload_on(&first.path("state"));
+        within_ten_seconds(|| logged("configuration not reloaded"))
+    };
+    // Onto a state nobody uses: taken, so a one-off poll there is refused.
+    let third = second.path("third");
+    let moved = refused && {
+        reload_on(&third);
+        within_ten_seconds(|| holds(&third, pid_two))
+    };
+    let once = second.run(&["once"]);
+    stop(one);
+    signal(&two, "-TERM");
+    let status = two.wait().unwrap();
+    reader.join().unwrap();
+    let log = log.lock().unwrap().clone();
+    assert!(status.success() && started && refused && moved, "{log}");
+    let holder = |pid: u32| format!("another newswatch (pid {pid}) is polling");
+    assert!(log.contains(&holder(pid_one)), "{log}");
+    assert!(
+        holds(&second.path("state"), pid_two),
+        "the old lock file was rewritten"
+    );
+    assert_eq!(once.status.code(), Some(1), "{}", stderr(&once));
+    assert!(
+        stderr(&once).contains(&holder(pid_two)),
+        "{}",
+        stderr(&once)
+    );
+    // Once the second daemon is gone, the third state is free again.
+    let out = second.run(&["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[test]
