@@ -790,7 +790,7 @@ pub fn tail(config: &Config, options: TailOptions) -> anyhow::Result<ExitCode> {
             return Err(e).with_context(|| format!("cannot read the alert log {}", path.display()));
         }
     };
-    let mut pending = String::new();
+    let mut partial = PartialLine::default();
     if let Some(f) = file.as_mut() {
         // A device never ends (/dev/zero), and reading a pipe would take the
         // lines from whoever reads it.
@@ -802,28 +802,24 @@ pub fn tail(config: &Config, options: TailOptions) -> anyhow::Result<ExitCode> {
         }
         // The history is streamed, and with -n only the last lines are kept:
         // a log that is never rotated grows for as long as the daemon runs.
-        let mut reader = std::io::BufReader::new(&*f);
-        let mut last: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-        let mut line = Vec::new();
-        while let Some(complete) = read_log_line(&mut reader, &mut line)? {
-            let text = String::from_utf8_lossy(&line);
-            if !complete {
-                pending = text.into_owned();
-                break;
-            }
-            match options.lines {
-                None => emit(text.trim_end(), &mut out)?,
-                Some(0) => {}
-                Some(n) => {
-                    if last.len() == n {
-                        last.pop_front();
+        match options.lines {
+            None => read_new_lines(f, &mut partial, |l| emit(l, &mut out))?,
+            Some(n) => {
+                let mut last: std::collections::VecDeque<String> =
+                    std::collections::VecDeque::new();
+                read_new_lines(f, &mut partial, |l| {
+                    if n > 0 {
+                        if last.len() == n {
+                            last.pop_front();
+                        }
+                        last.push_back(l.to_string());
                     }
-                    last.push_back(text.trim_end().to_string());
+                    Ok(())
+                })?;
+                for l in &last {
+                    emit(l, &mut out)?;
                 }
             }
-        }
-        for l in &last {
-            emit(l, &mut out)?;
         }
     }
     if !options.follow {
@@ -846,7 +842,7 @@ pub fn tail(config: &Config, options: TailOptions) -> anyhow::Result<ExitCode> {
         if rotated {
             // Drain the rest of the old file first.
             if let Some(f) = file.as_mut() {
-                read_new_lines(f, &mut pending, |l| emit(l, &mut out))?;
+                read_new_lines(f, &mut partial, |l| emit(l, &mut out))?;
             }
             file = open().ok();
             inode = file
@@ -854,11 +850,11 @@ pub fn tail(config: &Config, options: TailOptions) -> anyhow::Result<ExitCode> {
                 .and_then(|f| f.metadata().ok())
                 .map(|m| m.ino());
             position = 0;
-            pending.clear();
+            partial = PartialLine::default();
         }
         if let Some(f) = file.as_mut() {
             f.seek(SeekFrom::Start(position))?;
-            read_new_lines(f, &mut pending, |l| emit(l, &mut out))?;
+            read_new_lines(f, &mut partial, |l| emit(l, &mut out))?;
             position = f.stream_position()?;
         }
     }
@@ -866,53 +862,111 @@ pub fn tail(config: &Config, options: TailOptions) -> anyhow::Result<ExitCode> {
 
 /// Longest line of the alert log `tail` keeps: an alert is a few KiB, so a
 /// longer line is not one (a damaged file), and is skipped.
-const MAX_LOG_LINE: u64 = 1 << 20;
+const MAX_LOG_LINE: usize = 1 << 20;
 
-/// Reads the next line of `reader` into `line` (its newline included).
-/// `Some(true)` for a complete line, `Some(false)` for a last line without
-/// its newline yet, `None` at the end. Lines longer than [`MAX_LOG_LINE`]
-/// are skipped whole, without holding them in memory.
-fn read_log_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<Option<bool>> {
+/// The last line of the alert log read so far, while its newline has not
+/// been written yet.
+#[derive(Debug, Default)]
+struct PartialLine {
+    bytes: Vec<u8>,
+    /// Longer than [`MAX_LOG_LINE`]: skipped up to its newline.
+    too_long: bool,
+}
+
+/// Reads `file` from where it stands to its end and gives `emit` each
+/// complete line (without its newline), continuing `partial` and leaving
+/// in it what follows the last newline. Lines longer than [`MAX_LOG_LINE`]
+/// are skipped without being held in memory, however the file grows.
+fn read_new_lines(
+    file: &mut std::fs::File,
+    partial: &mut PartialLine,
+    mut emit: impl FnMut(&str) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut reader = std::io::BufReader::new(file);
     loop {
-        line.clear();
+        // At most one byte past the cap: `bytes` never holds more.
+        let room = (MAX_LOG_LINE + 1 - partial.bytes.len()) as u64;
         let n = reader
             .by_ref()
-            .take(MAX_LOG_LINE + 1)
-            .read_until(b'\n', line)?;
+            .take(room)
+            .read_until(b'\n', &mut partial.bytes)?;
         if n == 0 {
-            return Ok(None);
+            return Ok(());
         }
-        if line.ends_with(b"\n") {
-            return Ok(Some(true));
-        }
-        if (n as u64) <= MAX_LOG_LINE {
-            return Ok(Some(false));
-        }
-        // Too long: drop the rest of it, up to its newline.
-        loop {
-            line.clear();
-            let n = reader.by_ref().take(MAX_LOG_LINE).read_until(b'\n', line)?;
-            if n == 0 {
-                return Ok(None);
+        if partial.bytes.ends_with(b"\n") {
+            if !partial.too_long {
+                emit(String::from_utf8_lossy(&partial.bytes).trim_end())?;
             }
-            if line.ends_with(b"\n") {
-                break;
-            }
+            partial.bytes.clear();
+            partial.too_long = false;
+        } else if partial.bytes.len() > MAX_LOG_LINE {
+            partial.bytes.clear();
+            partial.too_long = true;
         }
     }
 }
 
-fn read_new_lines(
-    file: &mut std::fs::File,
-    pending: &mut String,
-    mut emit: impl FnMut(&str) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let mut chunk = Vec::new();
-    file.read_to_end(&mut chunk)?;
-    pending.push_str(&String::from_utf8_lossy(&chunk));
-    while let Some(newline) = pending.find('\n') {
-        let line: String = pending.drain(..=newline).collect();
-        emit(line.trim_end())?;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Reads what was appended to `path` since `at`, as `tail -f` does.
+    fn follow(path: &Path, partial: &mut PartialLine, at: &mut u64) -> Vec<String> {
+        let mut file = std::fs::File::open(path).unwrap();
+        file.seek(SeekFrom::Start(*at)).unwrap();
+        let mut lines = Vec::new();
+        read_new_lines(&mut file, partial, |l| {
+            lines.push(l.to_string());
+            Ok(())
+        })
+        .unwrap();
+        *at = file.stream_position().unwrap();
+        lines
     }
-    Ok(())
+
+    fn append(path: &Path, bytes: &[u8]) {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .unwrap();
+        file.write_all(bytes).unwrap();
+    }
+
+    #[test]
+    fn followed_lines_arrive_whole_however_they_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.jsonl");
+        let (mut partial, mut at) = (PartialLine::default(), 0);
+        // A line cut inside a two-byte character.
+        append(&path, b"{\"a\":1}\n{\"b\":\"\xc3");
+        assert_eq!(follow(&path, &mut partial, &mut at), ["{\"a\":1}"]);
+        assert_eq!(follow(&path, &mut partial, &mut at), Vec::<String>::new());
+        append(&path, b"\xa9\"}\n{\"c\":3}\n");
+        assert_eq!(
+            follow(&path, &mut partial, &mut at),
+            ["{\"b\":\"\u{e9}\"}", "{\"c\":3}"]
+        );
+    }
+
+    #[test]
+    fn an_overlong_line_is_skipped_as_it_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.jsonl");
+        let (mut partial, mut at) = (PartialLine::default(), 0);
+        append(&path, b"first\n");
+        append(&path, &vec![b'x'; MAX_LOG_LINE / 2]);
+        assert_eq!(follow(&path, &mut partial, &mut at), ["first"]);
+        // Three times the cap, in pieces: never held whole.
+        for _ in 0..6 {
+            append(&path, &vec![b'x'; MAX_LOG_LINE / 2]);
+            assert!(follow(&path, &mut partial, &mut at).is_empty());
+            assert!(partial.bytes.len() <= MAX_LOG_LINE);
+        }
+        append(&path, b"xx\nlast\npart");
+        assert_eq!(follow(&path, &mut partial, &mut at), ["last"]);
+        assert_eq!(partial.bytes, b"part");
+        assert!(!partial.too_long);
+    }
 }
