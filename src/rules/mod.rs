@@ -1622,7 +1622,7 @@ impl RuleSet {
             if eval.truth(start) {
                 fired.push(Fired {
                     rule: rule_index as usize,
-                    positions: eval.positions(start),
+                    positions: kept_for_explanation(eval.positions(start)),
                 });
             }
         }
@@ -1740,6 +1740,38 @@ impl RuleSet {
     }
 }
 
+/// Whether a position is an entity's (or a kind's) rather than a word's.
+fn is_entity(p: &Pos) -> bool {
+    p.entity != u32::MAX
+}
+
+/// Positions in the order [`explain_positions`] goes through them, each once.
+fn sort_for_explanation(positions: &mut Vec<Pos>) {
+    positions.sort_unstable_by_key(|p| (is_entity(p), p.field, p.start, p.end, p.atom, p.entity));
+    positions.dedup();
+}
+
+/// The positions of a fired rule that [`explain_positions`] can use: the
+/// first two of each word atom and the first of each entity of an entity
+/// atom. A rule that fires on a long item (a feed may send megabytes of
+/// text) would otherwise keep every occurrence of its terms until it is
+/// explained, for each rule that fired.
+fn kept_for_explanation(mut positions: Vec<Pos>) -> Vec<Pos> {
+    // The usual handful is kept as it is, at no cost.
+    if positions.len() <= 64 {
+        return positions;
+    }
+    sort_for_explanation(&mut positions);
+    let mut taken: HashMap<(u32, u32), u8> = HashMap::new();
+    positions.retain(|p| {
+        let taken = taken.entry((p.atom, p.entity)).or_default();
+        *taken = taken.saturating_add(1);
+        *taken <= if is_entity(p) { 1 } else { 2 }
+    });
+    positions.shrink_to_fit();
+    positions
+}
+
 /// Turns positions into at most [`MAX_HITS`] hits: words and phrases first
 /// (two per term), then entities (one each), each group in text order.
 pub(crate) fn explain_positions(
@@ -1747,9 +1779,7 @@ pub(crate) fn explain_positions(
     mut positions: Vec<Pos>,
     label: impl Fn(&Pos) -> String,
 ) -> Vec<Hit> {
-    let is_entity = |p: &Pos| p.entity != u32::MAX;
-    positions.sort_unstable_by_key(|p| (is_entity(p), p.field, p.start, p.end, p.atom, p.entity));
-    positions.dedup();
+    sort_for_explanation(&mut positions);
     let mut per_label: HashMap<String, usize> = HashMap::new();
     let mut hits = Vec::new();
     for p in positions {
@@ -1782,6 +1812,46 @@ pub(crate) fn explain_positions(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// A long item that repeats a rule's words keeps a few positions per
+    /// fired rule, and is explained as if it kept them all.
+    #[test]
+    fn fired_rules_keep_what_their_explanation_needs() {
+        let gazetteer = Gazetteer::builtin();
+        let text = "Troops were deployed to France and Germany. ".repeat(20_000);
+        let doc = Document::new("Troops", "", &text, &gazetteer);
+        let queries: Vec<(String, String)> = (0..20)
+            .map(|i| {
+                (
+                    format!("r{i}"),
+                    format!("troops NEAR/{} deploy* AND kind:country>=2", i + 2),
+                )
+            })
+            .collect();
+        let set = compile(
+            queries.iter().map(|(i, q)| (i.as_str(), q.as_str())),
+            &gazetteer,
+        )
+        .unwrap();
+        let fired = set.fired(&doc);
+        assert_eq!(fired.len(), 20);
+        for f in &fired {
+            // troops, deploy*, and France and Germany for kind:country.
+            assert!(f.positions.len() <= 6, "{} positions", f.positions.len());
+        }
+        // Every position, from the reference interpreter.
+        let expr = parse(&queries[0].1).unwrap();
+        let all = interpret::positions(&expr, &doc, &gazetteer);
+        assert!(all.len() > 60_000, "{} positions", all.len());
+        let label = |p: &Pos| format!("{}/{}", p.atom, p.entity);
+        let hits = |positions: Vec<Pos>| -> Vec<(String, std::ops::Range<usize>)> {
+            explain_positions(&doc, positions, label)
+                .into_iter()
+                .map(|h| (h.term, h.range))
+                .collect()
+        };
+        assert_eq!(hits(kept_for_explanation(all.clone())), hits(all));
+    }
 
     proptest! {
         // Failures are reported, not written next to the sources.
