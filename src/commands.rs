@@ -349,11 +349,18 @@ async fn load_source(config: &Config, source: &str) -> anyhow::Result<Vec<(Item,
         }
     };
     if source == "-" {
-        let mut text = String::new();
+        // Bounded like a fetched body: `match - </dev/zero` must not take
+        // all the memory there is.
+        let limit = config.raw.fetch.max_bytes;
+        let mut bytes = Vec::new();
         std::io::stdin()
-            .read_to_string(&mut text)
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
             .context("reading the article from stdin")?;
-        return Ok(vec![(article(&text), None)]);
+        if bytes.len() as u64 > limit {
+            bail!("the article on stdin is larger than the {limit}-byte limit ([fetch] max_bytes)");
+        }
+        return Ok(vec![(article(&String::from_utf8_lossy(&bytes)), None)]);
     }
     let url = resolve_feed_url(source, &std::env::current_dir().unwrap_or_default())
         .map_err(anyhow::Error::msg)?;

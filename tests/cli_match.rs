@@ -56,6 +56,28 @@ fn explains_which_rules_fire_on_an_article_file() {
 }
 
 #[test]
+fn an_article_on_stdin_is_bounded_and_need_not_be_utf8() {
+    let sandbox = Sandbox::new();
+    // (The sandbox's config ends inside its [fetch] table.)
+    sandbox.write_config("max_bytes = 2000\n");
+    let out = run_with_stdin(&sandbox, &["match", "-", "--rule", "troops"], &[b'a'; 5000]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the article on stdin is larger than the 2000-byte limit"),
+        "{}",
+        stderr(&out)
+    );
+    // Latin-1 bytes: the words around them still match.
+    let out = run_with_stdin(
+        &sandbox,
+        &["match", "-", "--rule", "troops"],
+        b"Troops in Z\xfcrich\nTroops arrived.",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 item, 1 matched"));
+}
+
+#[test]
 fn reads_an_article_from_stdin_and_tries_a_query() {
     let sandbox = Sandbox::new();
     sandbox.write_config("");
