@@ -556,18 +556,82 @@ fn config_file(config: &Config) -> anyhow::Result<&std::path::Path> {
     }
 }
 
-/// Validates `text` as a configuration, then replaces the file atomically.
-fn write_config(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    crate::config::Config::from_str(text, crate::config::Origin::File(path.to_path_buf()))
-        .map_err(|e| {
-            anyhow::anyhow!("the edited configuration would not be valid; nothing written:\n{e}")
-        })?;
-    let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        let _ = std::fs::set_permissions(&tmp, meta.permissions());
+/// Edits the config file at `path`: `edit` gets its text and returns the
+/// new text, or `None` to leave the file alone, plus what to report.
+///
+/// The edit is validated as a configuration before anything is written; it
+/// replaces the file atomically. It goes to the file a symlink points to,
+/// keeps the file's mode and owner, and is refused for anything but a
+/// writable regular file. Edits are serialized by a lock on the directory:
+/// `feeds add` run twice at once must keep both feeds.
+fn edit_config<T>(
+    path: &std::path::Path,
+    edit: impl FnOnce(&str) -> anyhow::Result<(Option<String>, T)>,
+) -> anyhow::Result<T> {
+    use std::os::unix::fs::MetadataExt;
+    let target =
+        std::fs::canonicalize(path).with_context(|| format!("cannot edit {}", path.display()))?;
+    let meta =
+        std::fs::metadata(&target).with_context(|| format!("cannot edit {}", target.display()))?;
+    if !meta.is_file() {
+        bail!(
+            "{} is not a regular file; edit the configuration by hand",
+            target.display()
+        );
     }
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
+    if meta.permissions().readonly() {
+        bail!("{} is read-only; nothing written", target.display());
+    }
+    let dir = target.parent().unwrap_or(std::path::Path::new("/"));
+    let lock = std::fs::File::open(dir)
+        .and_then(|d| d.lock().map(|()| d))
+        .with_context(|| format!("cannot lock {} for the edit", dir.display()))?;
+    // Read under the lock: another edit may have finished meanwhile.
+    let text = crate::config::read_capped(&target)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .with_context(|| format!("cannot read {} as UTF-8 text", target.display()))?;
+    let (edited, report) = edit(&text)?;
+    let Some(edited) = edited else {
+        return Ok(report);
+    };
+    crate::config::Config::from_str(&edited, crate::config::Origin::File(target.clone())).map_err(
+        |e| anyhow::anyhow!("the edited configuration would not be valid; nothing written:\n{e}"),
+    )?;
+    let name = target.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(edited.as_bytes())?;
+        file.set_permissions(meta.permissions())?;
+        // Only root may give a file away; a user editing their own file
+        // already owns the new one.
+        if std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid())).is_err()
+            && owner_differs(&file, &meta)
+        {
+            return Err(std::io::Error::other(
+                "cannot give the new file the old one's owner",
+            ));
+        }
+        file.sync_all()?;
+        std::fs::rename(&tmp, &target)?;
+        // The rename itself survives a crash once the directory is synced.
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+        Ok(())
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", target.display()));
+    }
+    drop(lock);
+    Ok(report)
+}
+
+/// Whether `file` has another owner than the file `meta` describes.
+fn owner_differs(file: &std::fs::File, meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata()
+        .map_or(true, |m| m.uid() != meta.uid() || m.gid() != meta.gid())
 }
 
 /// `newswatch feeds add URL`.
@@ -578,18 +642,24 @@ pub fn feeds_add(
     tags: Vec<String>,
 ) -> anyhow::Result<ExitCode> {
     let path = config_file(config)?;
-    let text = std::fs::read_to_string(path)?;
-    let (edited, report) =
-        crate::config_edit::add_feeds(&text, &[crate::config_edit::NewFeed { url, name, tags }])?;
+    let report = edit_config(path, |text| {
+        let (edited, report) = crate::config_edit::add_feeds(
+            text,
+            &[crate::config_edit::NewFeed { url, name, tags }],
+        )?;
+        Ok(((!report.added.is_empty()).then_some(edited), report))
+    })?;
+    let mut out = std::io::stdout().lock();
     for url in &report.skipped {
-        println!("already configured: {url}");
+        writeln!(out, "already configured: {}", sanitize_terminal(url))?;
     }
-    if report.added.is_empty() {
-        return Ok(ExitCode::SUCCESS);
-    }
-    write_config(path, &edited)?;
     for url in &report.added {
-        println!("added {url} to {}", path.display());
+        writeln!(
+            out,
+            "added {} to {}",
+            sanitize_terminal(url),
+            path.display()
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -597,13 +667,19 @@ pub fn feeds_add(
 /// `newswatch feeds remove URL`.
 pub fn feeds_remove(config: &Config, url: &str) -> anyhow::Result<ExitCode> {
     let path = config_file(config)?;
-    let text = std::fs::read_to_string(path)?;
-    let (edited, removed) = crate::config_edit::remove_feed(&text, url)?;
+    let removed = edit_config(path, |text| {
+        let (edited, removed) = crate::config_edit::remove_feed(text, url)?;
+        Ok((removed.then_some(edited), removed))
+    })?;
     if !removed {
-        bail!("{url} is not in {}", path.display());
+        bail!("{} is not in {}", sanitize_terminal(url), path.display());
     }
-    write_config(path, &edited)?;
-    println!("removed {url} from {}", path.display());
+    writeln!(
+        std::io::stdout(),
+        "removed {} from {}",
+        sanitize_terminal(url),
+        path.display()
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -636,17 +712,17 @@ pub fn import(config: &Config, file: &std::path::Path) -> anyhow::Result<ExitCod
                 .collect(),
         })
         .collect();
-    let text = std::fs::read_to_string(path)?;
-    let (edited, report) = crate::config_edit::add_feeds(&text, &new)?;
-    if !report.added.is_empty() {
-        write_config(path, &edited)?;
-    }
-    println!(
+    let report = edit_config(path, |text| {
+        let (edited, report) = crate::config_edit::add_feeds(text, &new)?;
+        Ok(((!report.added.is_empty()).then_some(edited), report))
+    })?;
+    writeln!(
+        std::io::stdout(),
         "imported {} feeds into {} ({} already configured)",
         report.added.len(),
         path.display(),
         report.skipped.len()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -108,6 +108,74 @@ fn feeds_add_and_remove_keep_comments_and_validate() {
 }
 
 #[test]
+fn concurrent_adds_keep_every_feed() {
+    let sandbox = sandbox();
+    let urls: Vec<String> = (0..20)
+        .map(|i| format!("https://c{i}.example.org/feed.xml"))
+        .collect();
+    let children: Vec<_> = urls
+        .iter()
+        .map(|url| {
+            sandbox
+                .command(&["feeds", "add", url])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let text = std::fs::read_to_string(sandbox.config_path()).unwrap();
+    for url in &urls {
+        assert!(text.contains(url.as_str()), "{url} lost:\n{text}");
+    }
+    assert!(text.contains("https://existing.example.org/rss"), "{text}");
+    let left: Vec<_> = std::fs::read_dir(sandbox.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn edits_go_through_a_symlink_and_keep_the_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = sandbox();
+    // The config kept elsewhere (a dotfiles repository) and linked.
+    let real = sandbox.path("dotfiles/newswatch.toml");
+    std::fs::create_dir_all(real.parent().unwrap()).unwrap();
+    std::fs::rename(sandbox.config_path(), &real).unwrap();
+    std::os::unix::fs::symlink(&real, sandbox.config_path()).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = sandbox.run(&["feeds", "add", "https://linked.example.org/feed.xml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let link = std::fs::symlink_metadata(sandbox.config_path()).unwrap();
+    assert!(link.file_type().is_symlink(), "the link was replaced");
+    let text = std::fs::read_to_string(&real).unwrap();
+    assert!(
+        text.contains("https://linked.example.org/feed.xml"),
+        "{text}"
+    );
+    let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+
+    // A read-only file is left alone, and says so.
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let out = sandbox.run(&["feeds", "remove", "https://linked.example.org/feed.xml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is read-only; nothing written"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), text);
+}
+
+#[test]
 fn malformed_opml_is_reported_with_a_position() {
     let sandbox = sandbox();
     let fixture = format!(
