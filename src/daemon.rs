@@ -102,7 +102,9 @@ pub fn prepare(
     config: Arc<Config>,
     metrics: Arc<Metrics>,
 ) -> Result<(Pipeline, Sinks), StartError> {
-    let store = Store::open(&config.state_dir.join("state.sqlite"))?;
+    let store = Arc::new(Mutex::new(Store::open(
+        &config.state_dir.join("state.sqlite"),
+    )?));
     let log = JsonlSink::open(&config.log_path, config.raw.log.rotation());
     let sinks = Sinks {
         log,
@@ -113,15 +115,24 @@ pub fn prepare(
         stdout: config.raw.notify.stdout,
         min_severity: config.raw.notify.min_severity,
         webhooks: {
+            // A POST cannot follow a redirect (it would turn into a GET
+            // and look delivered); the webhook reports it instead.
             let client = reqwest::Client::builder()
                 .user_agent(crate::fetch::USER_AGENT)
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| FetchError::Network(e.to_string()))?;
+            let urls: Vec<&str> = config.raw.webhooks.iter().map(|h| h.url.as_str()).collect();
+            for (url, alerts) in crate::sinks::lock(&store).drop_other_queues(&urls)? {
+                warn!(%url, alerts, "dropped the alerts queued for a webhook no longer configured (they are in the log)");
+            }
             config
                 .raw
                 .webhooks
                 .iter()
-                .map(|hook| crate::sinks::webhook::WebhookSink::start(hook, client.clone()))
+                .map(|hook| {
+                    crate::sinks::webhook::WebhookSink::start(hook, client.clone(), store.clone())
+                })
                 .collect()
         },
         exec: crate::sinks::exec::ExecSink::new(
@@ -136,7 +147,7 @@ pub fn prepare(
     let pipeline = Pipeline {
         stories: Arc::new(Mutex::new(stories)),
         fetcher: Fetcher::new(&config.raw.fetch)?,
-        store: Arc::new(Mutex::new(store)),
+        store,
         config,
         metrics,
     };

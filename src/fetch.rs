@@ -89,7 +89,7 @@ pub struct Fetcher {
 }
 
 /// The innermost useful message of an error chain ("connection refused").
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut parts = vec![error.to_string()];
     let mut source = error.source();
     while let Some(e) = source {

@@ -120,6 +120,17 @@ const MIGRATIONS: &[&str] = &[
     // 9: links lose their tracking parameters; the rows are rewritten in
     // Rust, by `canonicalize_links`.
     "",
+    // 10: alerts waiting for a webhook, kept across restarts.
+    "CREATE TABLE webhook_queue (
+        url TEXT NOT NULL,
+        alert TEXT NOT NULL,
+        queued INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt INTEGER NOT NULL,
+        last_error TEXT,
+        PRIMARY KEY (url, alert)
+    ) WITHOUT ROWID;
+    CREATE INDEX webhook_queue_due ON webhook_queue (url, next_attempt);",
 ];
 
 /// The schema version whose migration is [`canonicalize_links`].
@@ -237,6 +248,18 @@ impl FeedState {
         let days = ((now - first) as f64 / 86_400.0).max(1.0);
         Some(self.items_seen as f64 / days)
     }
+}
+
+/// An alert waiting in a webhook's queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedPost {
+    pub alert: String,
+    /// The alert's JSON line.
+    pub json: String,
+    /// When it was queued (unix seconds).
+    pub queued: i64,
+    /// Attempts that failed so far.
+    pub attempts: i64,
 }
 
 /// An item to remember as seen (and keep for replay).
@@ -876,13 +899,107 @@ impl Store {
     }
 
     pub fn mark_delivered(&self, id: &str, now: i64) -> Result<()> {
-        self.conn
-            .execute(
+        self.mark_delivered_queueing(id, now, &[])
+    }
+
+    /// Marks alert `id` delivered to the log and, in the same transaction,
+    /// queues it for each webhook in `webhooks` (by URL): an alert in the
+    /// log is never missing from a webhook's queue, even after a crash.
+    pub fn mark_delivered_queueing(&self, id: &str, now: i64, webhooks: &[&str]) -> Result<()> {
+        let run = || -> rusqlite::Result<()> {
+            let tx = self.conn.unchecked_transaction()?;
+            tx.execute(
                 "UPDATE alerts SET delivered = ?2 WHERE id = ?1",
                 params![id, now],
+            )?;
+            for url in webhooks {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO webhook_queue (url, alert, queued, next_attempt)
+                     VALUES (?1, ?2, ?3, ?3)",
+                )?
+                .execute(params![url, id, now])?;
+            }
+            tx.commit()
+        };
+        run().map_err(|e| self.wrap(e))
+    }
+
+    /// Up to `limit` alerts queued for webhook `url` whose next attempt is
+    /// due at `now`, the longest waiting first.
+    pub fn due_posts(&self, url: &str, now: i64, limit: usize) -> Result<Vec<QueuedPost>> {
+        let run = || -> rusqlite::Result<Vec<QueuedPost>> {
+            self.conn
+                .prepare_cached(
+                    "SELECT q.alert, a.json, q.queued, q.attempts FROM webhook_queue q
+                     JOIN alerts a ON a.id = q.alert
+                     WHERE q.url = ?1 AND q.next_attempt <= ?2
+                     ORDER BY q.next_attempt, q.queued LIMIT ?3",
+                )?
+                .query_map(params![url, now, limit as i64], |r| {
+                    Ok(QueuedPost {
+                        alert: r.get(0)?,
+                        json: r.get(1)?,
+                        queued: r.get(2)?,
+                        attempts: r.get(3)?,
+                    })
+                })?
+                .collect()
+        };
+        run().map_err(|e| self.wrap(e))
+    }
+
+    /// When the next alert queued for webhook `url` is due, if any is queued.
+    pub fn next_post_due(&self, url: &str) -> Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT MIN(next_attempt) FROM webhook_queue WHERE url = ?1",
+                [url],
+                |r| r.get(0),
             )
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Takes alert `alert` off webhook `url`'s queue (posted, or given up on).
+    pub fn post_done(&self, url: &str, alert: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM webhook_queue WHERE url = ?1 AND alert = ?2")
+            .and_then(|mut stmt| stmt.execute(params![url, alert]))
             .map(drop)
             .map_err(|e| self.wrap(e))
+    }
+
+    /// Records a failed attempt to post `alert` to `url`; the next one is at `next`.
+    pub fn post_failed(&self, url: &str, alert: &str, next: i64, error: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE webhook_queue SET attempts = attempts + 1, next_attempt = ?3, last_error = ?4
+                 WHERE url = ?1 AND alert = ?2",
+            )
+            .and_then(|mut stmt| stmt.execute(params![url, alert, next, error]))
+            .map(drop)
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Drops the queues of webhooks no longer configured, and returns how
+    /// many alerts each held.
+    pub fn drop_other_queues(&self, configured: &[&str]) -> Result<Vec<(String, usize)>> {
+        let run = || -> rusqlite::Result<Vec<(String, usize)>> {
+            let queues: Vec<(String, i64)> = self
+                .conn
+                .prepare("SELECT url, COUNT(*) FROM webhook_queue GROUP BY url")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut dropped = Vec::new();
+            for (url, n) in queues {
+                if !configured.contains(&url.as_str()) {
+                    self.conn
+                        .execute("DELETE FROM webhook_queue WHERE url = ?1", [&url])?;
+                    dropped.push((url, n as usize));
+                }
+            }
+            Ok(dropped)
+        };
+        run().map_err(|e| self.wrap(e))
     }
 
     /// Items stored at or after `since` (unix seconds), newest first.

@@ -91,39 +91,146 @@ fn ntfy_format_and_severity_filter() {
 }
 
 #[test]
-fn a_failing_endpoint_is_retried_with_backoff() {
+fn alerts_wait_in_the_state_for_a_failing_endpoint() {
     let server = TestServer::start();
     server.route("/hook", Route::Status(503));
     let sandbox = sandbox_with_hooks(&format!(
         "[[webhooks]]\nurl = \"{}\"\nmin_severity = \"high\"\n",
         server.url("/hook")
     ));
-    let started = Instant::now();
-    let child = sandbox
-        .command(&["once"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Two failed attempts (at about 0 s and 1 s), then the endpoint recovers.
-    while server.requests("/hook").len() < 2 {
-        assert!(started.elapsed() < Duration::from_secs(15));
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    server.route("/hook", ok_route());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let posts = server.requests("/hook");
-    assert_eq!(posts.len(), 3, "two failures, then success");
-    let gaps: Vec<Duration> = posts.windows(2).map(|w| w[1].at - w[0].at).collect();
-    assert!(gaps[1] > gaps[0], "backoff grows: {gaps:?}");
+    let out = sandbox.run(&["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("webhook failing"), "{}", stderr(&out));
+    assert_eq!(server.requests("/hook").len(), 1);
     assert_eq!(
         sandbox.alerts().len(),
         2,
-        "the log never waited for the webhook"
+        "the log never waits for a webhook"
+    );
+    // The endpoint recovers: the next run posts the alert, and only once.
+    server.route("/hook", ok_route());
+    std::thread::sleep(Duration::from_millis(1100));
+    for _ in 0..2 {
+        let out = sandbox.run(&["once"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let posts = server.requests("/hook");
+    assert_eq!(posts.len(), 2, "one failure, then one success");
+    assert_eq!(posts[0].body, posts[1].body);
+}
+
+/// Runs the daemon until `done` or twenty seconds, then stops it; its stderr.
+fn run_until(sandbox: &Sandbox, mut done: impl FnMut() -> bool) -> (String, Duration) {
+    let mut child = sandbox
+        .command(&["run"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !done() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let stopping = Instant::now();
+    let status = child.wait().unwrap();
+    let stopped_in = stopping.elapsed();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    (err, stopped_in)
+}
+
+#[test]
+fn the_daemon_retries_with_growing_pauses() {
+    let server = TestServer::start();
+    server.route("/hook", Route::Status(503));
+    let sandbox = sandbox_with_hooks(&format!(
+        "[[webhooks]]\nurl = \"{}\"\nmin_severity = \"high\"\n",
+        server.url("/hook")
+    ));
+    let mut recovered = false;
+    run_until(&sandbox, || {
+        let n = server.requests("/hook").len();
+        if n >= 3 && !recovered {
+            server.route("/hook", ok_route());
+            recovered = true;
+        }
+        n >= 4
+    });
+    let posts = server.requests("/hook");
+    assert_eq!(posts.len(), 4, "three failures, then success");
+    let gaps: Vec<Duration> = posts.windows(2).map(|w| w[1].at - w[0].at).collect();
+    assert!(gaps[0] >= Duration::from_millis(900), "{gaps:?}");
+    assert!(
+        gaps[1] > gaps[0] && gaps[2] > gaps[1],
+        "backoff grows: {gaps:?}"
+    );
+}
+
+#[test]
+fn a_refusal_or_a_redirect_is_not_tried_again() {
+    let server = TestServer::start();
+    server.route("/bad", Route::Status(400));
+    server.route(
+        "/moved",
+        Route::Redirect {
+            status: 302,
+            location: server.url("/elsewhere"),
+        },
+    );
+    server.route("/elsewhere", ok_route());
+    let sandbox = sandbox_with_hooks(&format!(
+        "[[webhooks]]\nurl = \"{}\"\nmin_severity = \"high\"\n\n\
+         [[webhooks]]\nurl = \"{}\"\nmin_severity = \"high\"\n",
+        server.url("/bad"),
+        server.url("/moved")
+    ));
+    let out = sandbox.run(&["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("HTTP 400"), "{err}");
+    let moved = format!("redirected to {}", server.url("/elsewhere"));
+    assert!(err.contains(&moved), "{err}");
+    let out = sandbox.run(&["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(server.requests("/bad").len(), 1);
+    assert_eq!(server.requests("/moved").len(), 1);
+    // A POST turned into a GET elsewhere is not a delivery.
+    assert!(server.requests("/elsewhere").is_empty());
+}
+
+#[test]
+fn a_hanging_endpoint_does_not_hold_up_the_stop() {
+    let server = TestServer::start();
+    server.route("/hook", Route::Hang);
+    let sandbox = sandbox_with_hooks(&format!(
+        "[[webhooks]]\nurl = \"{}\"\ntimeout = \"60s\"\n",
+        server.url("/hook")
+    ));
+    let (err, stopped_in) = run_until(&sandbox, || !server.requests("/hook").is_empty());
+    assert!(
+        stopped_in < Duration::from_secs(30),
+        "took {stopped_in:?} to stop: {err}"
+    );
+    // Both alerts are still queued, and go out once the endpoint answers.
+    server.route("/hook", ok_route());
+    let before = server.requests("/hook").len();
+    let out = sandbox.run(&["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut bodies: Vec<_> = server.requests("/hook")[before..]
+        .iter()
+        .map(|p| p.body.clone())
+        .collect();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(
+        bodies.len(),
+        2,
+        "each alert posted once the endpoint answers"
     );
 }
 

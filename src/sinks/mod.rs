@@ -33,6 +33,9 @@ pub enum DeliveryError {
     Log { path: String, cause: std::io::Error },
 }
 
+/// How long stopping (or the end of `once`) waits for webhooks to post.
+const WEBHOOK_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The configured sinks.
 pub struct Sinks {
     pub log: JsonlSink,
@@ -52,11 +55,15 @@ impl Sinks {
         }
     }
 
-    /// Finishes what the background sinks (webhooks) still have queued.
+    /// Shows held-back notifications and lets the webhooks post what is
+    /// due, for a few seconds at most; what they do not post stays queued
+    /// in the state for the next start.
     pub async fn close(&mut self) {
         self.flush_held(true).await;
+        let deadline = tokio::time::Instant::now() + WEBHOOK_GRACE;
         for hook in &mut self.webhooks {
-            hook.close().await;
+            hook.close(deadline.saturating_duration_since(tokio::time::Instant::now()))
+                .await;
         }
     }
 
@@ -92,19 +99,37 @@ pub async fn deliver_pending(
                 path: sinks.log.path().display().to_string(),
                 cause,
             })?;
-            if sinks.log.contains(&pending.id) {
-                lock(store).mark_delivered(&pending.id, now)?;
+            let alert = serde_json::from_str::<Alert>(&pending.json);
+            if let Err(e) = &alert {
+                error!(id = %pending.id, cause = %e, "stored alert is not valid alert JSON");
+            }
+            // Queued for the webhooks in the same step that marks it logged.
+            let hooks: Vec<&str> = alert.as_ref().map_or(Vec::new(), |alert| {
+                sinks
+                    .webhooks
+                    .iter()
+                    .filter(|h| h.wants(alert))
+                    .map(|h| h.url())
+                    .collect()
+            });
+            let logged = sinks.log.contains(&pending.id);
+            if !logged {
+                sinks
+                    .log
+                    .append(&pending.id, &pending.json)
+                    .map_err(|cause| DeliveryError::Log {
+                        path: sinks.log.path().display().to_string(),
+                        cause,
+                    })?;
+            }
+            lock(store).mark_delivered_queueing(&pending.id, now, &hooks)?;
+            for hook in sinks.webhooks.iter().filter(|h| hooks.contains(&h.url())) {
+                hook.wake();
+            }
+            if logged {
                 report.already_logged += 1;
                 continue;
             }
-            sinks
-                .log
-                .append(&pending.id, &pending.json)
-                .map_err(|cause| DeliveryError::Log {
-                    path: sinks.log.path().display().to_string(),
-                    cause,
-                })?;
-            lock(store).mark_delivered(&pending.id, now)?;
             report.written += 1;
 
             if sinks.stdout {
@@ -113,15 +138,8 @@ pub async fn deliver_pending(
                     warn!(cause = %e, "cannot write alert to stdout");
                 }
             }
-            if sinks.desktop.is_none() && sinks.exec.is_none() && sinks.webhooks.is_empty() {
+            let Ok(alert) = alert else {
                 continue;
-            }
-            let alert = match serde_json::from_str::<Alert>(&pending.json) {
-                Ok(alert) => alert,
-                Err(e) => {
-                    error!(id = %pending.id, cause = %e, "stored alert is not valid alert JSON");
-                    continue;
-                }
             };
             if let Some(desktop) = sinks.desktop.as_mut()
                 && !alert.shadow
@@ -135,9 +153,6 @@ pub async fn deliver_pending(
             }
             if let Some(exec) = sinks.exec.as_ref() {
                 exec.run(&alert, &pending.json).await;
-            }
-            for hook in &sinks.webhooks {
-                hook.send(&alert, &pending.json);
             }
         }
     }

@@ -1,27 +1,41 @@
 //! The webhook sink: POSTs each alert to a URL, from a task of its own.
 //!
-//! Delivery to the log never waits for a webhook: alerts are queued (bounded)
-//! and a background task posts them with a timeout, retrying failures with
-//! exponential backoff. The token for an `Authorization`-style header comes
-//! from an environment variable (or, discouraged, the config file). Two body
-//! formats: the alert's JSON line, or ntfy's (plain text plus Title, Priority,
-//! Tags and Click headers).
+//! Delivery to the log never waits for a webhook. An alert is queued for
+//! each webhook in the state, in the transaction that marks it delivered to
+//! the log, and a background task per webhook posts what is due, with a
+//! timeout. A failed post is tried again with exponential backoff (or after
+//! the server's `Retry-After`), across restarts, for up to three days; a
+//! post the server refuses for good (a 4xx other than 408 and 429, or a
+//! redirect, which a POST cannot follow) is given up at once. The token for
+//! an `Authorization`-style header comes from an environment variable (or,
+//! discouraged, the config file). Two body formats: the alert's JSON line,
+//! or ntfy's (plain text plus Title, Priority, Tags and Click headers).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use tracing::{debug, warn};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
 
 use crate::alerts::Alert;
 use crate::config::{HumanDuration, Severity};
+use crate::pipeline::SharedStore;
+use crate::sinks::lock;
+use crate::store::QueuedPost;
 
-/// Alerts waiting for a webhook at most; beyond, new ones are dropped (and
-/// counted) rather than letting memory grow while an endpoint is down.
-const QUEUE: usize = 1024;
-const ATTEMPTS: u32 = 5;
+/// How long an alert waits for a webhook that keeps failing before it is
+/// given up on (it is in the log).
+const MAX_WAIT: Duration = Duration::from_secs(3 * 24 * 3600);
+/// The longest pause between two attempts, and the longest `Retry-After`
+/// honoured.
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// Alerts taken from the queue at a time.
+const BATCH: usize = 32;
 
 /// How the alert is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -80,23 +94,27 @@ impl WebhookConfig {
     }
 }
 
-struct Job {
-    alert: Alert,
-    json: String,
-}
-
-/// A running webhook: a queue and the task that drains it.
+/// A running webhook: the task that posts what its queue in the state holds.
 pub struct WebhookSink {
     url: String,
     min_severity: Severity,
-    queue: Option<mpsc::Sender<Job>>,
+    /// Something was queued.
+    wake: Arc<Notify>,
+    /// Post what is due once more, then stop.
+    finish: CancellationToken,
+    /// Stop now (an attempt in flight is abandoned; the alert stays queued).
+    stop: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
 
 impl WebhookSink {
-    /// Starts the posting task (needs a tokio runtime).
-    pub fn start(config: &WebhookConfig, client: reqwest::Client) -> WebhookSink {
-        let (tx, rx) = mpsc::channel(QUEUE);
+    /// Starts the posting task (needs a tokio runtime). `client` must not
+    /// follow redirects.
+    pub fn start(
+        config: &WebhookConfig,
+        client: reqwest::Client,
+        store: SharedStore,
+    ) -> WebhookSink {
         let poster = Poster {
             url: config.url.clone(),
             format: config.format,
@@ -111,39 +129,59 @@ impl WebhookSink {
             }),
             timeout: config.timeout.0,
             client,
+            store,
         };
+        let (wake, finish, stop) = (
+            Arc::new(Notify::new()),
+            CancellationToken::new(),
+            CancellationToken::new(),
+        );
+        let task = tokio::spawn(poster.run(wake.clone(), finish.clone(), stop.clone()));
         WebhookSink {
             url: config.url.clone(),
             min_severity: config.min_severity,
-            queue: Some(tx),
-            task: Some(tokio::spawn(poster.run(rx))),
+            wake,
+            finish,
+            stop,
+            task: Some(task),
         }
     }
 
-    /// Queues `alert` for posting.
-    pub fn send(&self, alert: &Alert, json: &str) {
-        if alert.severity < self.min_severity {
-            return;
-        }
-        let Some(queue) = &self.queue else {
-            return;
-        };
-        let job = Job {
-            alert: alert.clone(),
-            json: json.to_string(),
-        };
-        if queue.try_send(job).is_err() {
-            warn!(url = %self.url, alert = %alert.id, "webhook queue full; alert not posted (it is in the log)");
-        }
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
-    /// Waits until every queued alert has been posted or given up on.
-    pub async fn close(&mut self) {
-        self.queue = None;
-        if let Some(task) = self.task.take() {
+    /// Whether this webhook posts `alert`.
+    pub fn wants(&self, alert: &Alert) -> bool {
+        !alert.shadow && alert.severity >= self.min_severity
+    }
+
+    /// Tells the task that alerts were queued.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Posts what is due once more, waiting at most `grace`, then stops
+    /// the task. Whatever is not posted stays queued for the next start.
+    pub async fn close(&mut self, grace: Duration) {
+        self.finish.cancel();
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(grace, &mut task).await.is_err()
+        {
+            self.stop.cancel();
             let _ = task.await;
+            info!(url = %self.url, "webhook: stopped with alerts still queued; they are posted after the next start");
         }
     }
+}
+
+/// Why a post did not go through.
+#[derive(Debug)]
+enum PostError {
+    /// Worth trying again, after the server's `Retry-After` if it sent one.
+    Transient(String, Option<Duration>),
+    /// The server refused it for good.
+    Refused(String),
 }
 
 struct Poster {
@@ -152,6 +190,7 @@ struct Poster {
     auth: Option<(HeaderName, HeaderValue)>,
     timeout: Duration,
     client: reqwest::Client,
+    store: SharedStore,
 }
 
 fn ntfy_priority(severity: Severity) -> &'static str {
@@ -164,30 +203,87 @@ fn ntfy_priority(severity: Severity) -> &'static str {
     }
 }
 
+/// The pause after the `attempts`-th failure in a row: 1 s, 2 s, 4 s, …,
+/// at most [`MAX_BACKOFF`], or the server's `Retry-After` if longer.
+fn backoff(attempts: i64, retry_after: Option<Duration>) -> Duration {
+    let exponential = Duration::from_secs(1u64 << attempts.clamp(1, 20).saturating_sub(1));
+    exponential
+        .min(MAX_BACKOFF)
+        .max(retry_after.unwrap_or_default().min(MAX_RETRY_AFTER))
+}
+
 impl Poster {
-    async fn run(self, mut rx: mpsc::Receiver<Job>) {
-        while let Some(job) = rx.recv().await {
-            let mut delay = Duration::from_secs(1);
-            for attempt in 1..=ATTEMPTS {
-                match self.post(&job).await {
+    async fn run(self, wake: Arc<Notify>, finish: CancellationToken, stop: CancellationToken) {
+        // Logged when posting starts or stops failing, not per attempt.
+        let mut failing = false;
+        loop {
+            let now = chrono::Utc::now().timestamp();
+            let due = match lock(&self.store).due_posts(&self.url, now, BATCH) {
+                Ok(due) => due,
+                Err(e) => {
+                    warn!(url = %self.url, cause = %e, "webhook: cannot read its queue");
+                    Vec::new()
+                }
+            };
+            if due.is_empty() {
+                // Nothing due: done if finishing, else sleep until the next
+                // attempt or new alerts. (A failed attempt is never due
+                // again at once, so finishing ends after one pass.)
+                if finish.is_cancelled() {
+                    return;
+                }
+                let next = lock(&self.store).next_post_due(&self.url).ok().flatten();
+                let wait = next.map_or(3600, |t| (t - now).clamp(1, 3600));
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = finish.cancelled() => {}
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(wait as u64)) => {}
+                }
+                continue;
+            }
+            for post in due {
+                let result = tokio::select! {
+                    result = self.post(&post) => result,
+                    _ = stop.cancelled() => return,
+                };
+                let now = chrono::Utc::now().timestamp();
+                let outcome = match result {
                     Ok(()) => {
-                        debug!(url = %self.url, alert = %job.alert.id, "webhook delivered");
-                        break;
+                        debug!(url = %self.url, alert = %post.alert, "webhook delivered");
+                        if std::mem::take(&mut failing) {
+                            info!(url = %self.url, "webhook: posting works again");
+                        }
+                        lock(&self.store).post_done(&self.url, &post.alert)
                     }
-                    Err(e) if attempt == ATTEMPTS => {
-                        warn!(url = %self.url, alert = %job.alert.id, cause = %e, "webhook failed {ATTEMPTS} times; giving up on this alert (it is in the log)");
+                    Err(PostError::Refused(cause)) => {
+                        warn!(url = %self.url, alert = %post.alert, %cause, "webhook refused the alert; not posting it again (it is in the log)");
+                        lock(&self.store).post_done(&self.url, &post.alert)
                     }
-                    Err(e) => {
-                        debug!(url = %self.url, cause = %e, attempt, "webhook failed; retrying");
-                        tokio::time::sleep(delay).await;
-                        delay *= 2;
+                    Err(PostError::Transient(cause, _))
+                        if now - post.queued >= MAX_WAIT.as_secs() as i64 =>
+                    {
+                        warn!(url = %self.url, alert = %post.alert, %cause, "webhook: giving up on an alert after three days of failures (it is in the log)");
+                        lock(&self.store).post_done(&self.url, &post.alert)
                     }
+                    Err(PostError::Transient(cause, retry_after)) => {
+                        if !std::mem::replace(&mut failing, true) {
+                            warn!(url = %self.url, %cause, "webhook failing; its alerts wait in the state and are tried again with backoff");
+                        } else {
+                            debug!(url = %self.url, %cause, attempts = post.attempts + 1, "webhook failed again");
+                        }
+                        let next = now + backoff(post.attempts + 1, retry_after).as_secs() as i64;
+                        lock(&self.store).post_failed(&self.url, &post.alert, next, &cause)
+                    }
+                };
+                if let Err(e) = outcome {
+                    warn!(url = %self.url, cause = %e, "webhook: cannot update its queue");
                 }
             }
         }
     }
 
-    async fn post(&self, job: &Job) -> Result<(), String> {
+    async fn post(&self, post: &QueuedPost) -> Result<(), PostError> {
         let mut headers = HeaderMap::new();
         if let Some((name, value)) = &self.auth {
             headers.insert(name.clone(), value.clone());
@@ -198,10 +294,12 @@ impl Poster {
                     reqwest::header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
                 );
-                self.client.post(&self.url).body(job.json.clone())
+                self.client.post(&self.url).body(post.json.clone())
             }
             WebhookFormat::Ntfy => {
-                let alert = &job.alert;
+                let alert: Alert = serde_json::from_str(&post.json).map_err(|e| {
+                    PostError::Refused(format!("the stored alert is not alert JSON: {e}"))
+                })?;
                 let header =
                     |text: &str| HeaderValue::from_str(&crate::text::sanitize_terminal(text)).ok();
                 if let Some(v) = header(&alert.title) {
@@ -233,11 +331,50 @@ impl Poster {
             .timeout(self.timeout)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
-        if response.status().is_success() {
+            .map_err(|e| PostError::Transient(crate::fetch::error_chain(&e), None))?;
+        let status = response.status();
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        if status.is_success() {
             Ok(())
+        } else if status.is_redirection() {
+            Err(PostError::Refused(format!(
+                "HTTP {}: redirected to {}, which a POST does not follow; configure that URL",
+                status.as_u16(),
+                header(reqwest::header::LOCATION).unwrap_or_else(|| "nowhere".into())
+            )))
+        } else if status.is_client_error() && !matches!(status.as_u16(), 408 | 425 | 429) {
+            Err(PostError::Refused(format!("HTTP {}", status.as_u16())))
         } else {
-            Err(format!("HTTP {}", response.status().as_u16()))
+            let retry_after = header(reqwest::header::RETRY_AFTER)
+                .as_deref()
+                .and_then(crate::fetch::parse_retry_after);
+            Err(PostError::Transient(
+                format!("HTTP {}", status.as_u16()),
+                retry_after,
+            ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_a_cap_and_honours_retry_after() {
+        let secs = |attempts, retry_after: Option<u64>| {
+            backoff(attempts, retry_after.map(Duration::from_secs)).as_secs()
+        };
+        assert_eq!([secs(1, None), secs(2, None), secs(3, None)], [1, 2, 4]);
+        assert_eq!(secs(30, None), MAX_BACKOFF.as_secs());
+        assert_eq!(secs(1, Some(5)), 5);
+        assert_eq!(secs(4, Some(5)), 8);
+        assert_eq!(secs(1, Some(100_000)), MAX_RETRY_AFTER.as_secs());
     }
 }
