@@ -250,6 +250,93 @@ fn exec_and_stdout_sinks_receive_each_alert() {
     );
 }
 
+/// A sandbox with two flood alerts and `exec` as the exec sink's command.
+fn exec_sandbox(exec: &str) -> Sandbox {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.path("floods.xml"), flood_feed(2)).unwrap();
+    sandbox.write_config(&format!(
+        "[[feeds]]\nurl = \"{}\"\n\n[[rules]]\nid = \"flood\"\nquery = 'flood*'\n",
+        sandbox.path("floods.xml").display()
+    ));
+    let config = std::fs::read_to_string(sandbox.config_path())
+        .unwrap()
+        .replace(
+            "[notify]\ndesktop = false\n",
+            &format!("[notify]\ndesktop = false\n{exec}\n"),
+        );
+    std::fs::write(sandbox.config_path(), config).unwrap();
+    sandbox
+}
+
+#[test]
+fn an_exec_program_dies_with_what_it_started_and_is_quoted() {
+    // It starts a child of its own, complains, and never finishes.
+    let marker = format!("sleep {}", 4000 + std::process::id() % 1000);
+    let sandbox = exec_sandbox(&format!(
+        "exec = [\"sh\", \"-c\", \"{marker} & echo complaint >&2; wait\"]\nexec_timeout = \"1s\""
+    ));
+    let out = sandbox.run(&["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(sandbox.alerts().len(), 2);
+    let err = stderr(&out);
+    assert!(err.contains("did not finish within 1s"), "{err}");
+    assert!(err.contains("complaint"), "{err}");
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", &marker])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "left running: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+
+    // A flood on stderr is not passed on.
+    let sandbox = exec_sandbox(
+        "exec = [\"sh\", \"-c\", \"head -c 20000000 /dev/zero | tr '\\\\0' x >&2; exit 3\"]",
+    );
+    let out = sandbox.run(&["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("exited with exit status: 3"), "{err}");
+    assert!(err.len() < 100_000, "{} bytes on stderr", err.len());
+}
+
+#[test]
+fn a_slow_exec_program_does_not_hold_up_the_log() {
+    // Each run takes 30 s; the log must not wait for the first to finish.
+    let sandbox = exec_sandbox(
+        "exec = [\"sh\", \"-c\", \"cat >/dev/null; sleep 30\"]\nexec_timeout = \"60s\"",
+    );
+    let mut daemon = sandbox
+        .command(&["run"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while sandbox.alerts().len() < 2 && started.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let logged = sandbox.alerts().len();
+    kill(daemon.id(), "-TERM");
+    let stopping = Instant::now();
+    let status = daemon.wait().unwrap();
+    let stopped_in = stopping.elapsed();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut daemon.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert_eq!(logged, 2, "{err}");
+    // Stopping waits for the program a few seconds, not for every run.
+    assert!(
+        stopped_in < Duration::from_secs(25),
+        "{stopped_in:?}: {err}"
+    );
+    assert!(
+        err.contains("stopped before the program ran for every alert"),
+        "{err}"
+    );
+}
+
 fn write_log(sandbox: &Sandbox, lines: &[String]) {
     std::fs::create_dir_all(sandbox.path("state")).unwrap();
     std::fs::write(

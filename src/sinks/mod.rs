@@ -33,7 +33,8 @@ pub enum DeliveryError {
     Log { path: String, cause: std::io::Error },
 }
 
-/// How long stopping (or the end of `once`) waits for webhooks to post.
+/// How long stopping (or the end of `once`) waits for the exec program and
+/// the webhooks.
 const WEBHOOK_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The configured sinks.
@@ -55,12 +56,17 @@ impl Sinks {
         }
     }
 
-    /// Shows held-back notifications and lets the webhooks post what is
-    /// due, for a few seconds at most; what they do not post stays queued
-    /// in the state for the next start.
+    /// Shows held-back notifications, lets the exec program run for what
+    /// it was handed and the webhooks post what is due, for a few seconds at
+    /// most; what the webhooks do not post stays queued in the state for the
+    /// next start.
     pub async fn close(&mut self) {
         self.flush_held(true).await;
         let deadline = tokio::time::Instant::now() + WEBHOOK_GRACE;
+        if let Some(exec) = self.exec.as_mut() {
+            exec.close(deadline.saturating_duration_since(tokio::time::Instant::now()))
+                .await;
+        }
         for hook in &mut self.webhooks {
             hook.close(deadline.saturating_duration_since(tokio::time::Instant::now()))
                 .await;
@@ -152,7 +158,7 @@ pub async fn deliver_pending(
                 continue;
             }
             if let Some(exec) = sinks.exec.as_ref() {
-                exec.run(&alert, &pending.json).await;
+                exec.send(&alert, &pending.json);
             }
         }
     }
