@@ -70,13 +70,36 @@ pub fn check_summary(config: &Config) -> String {
     out
 }
 
+/// A command given something it cannot use (a query that does not parse,
+/// a URL that is not one, a missing argument): exit status 2, like an
+/// invalid configuration, where a failure at run time is 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Fails with a [`UsageError`].
+macro_rules! usage {
+    ($($arg:tt)*) => {
+        return Err(UsageError(format!($($arg)*)).into())
+    };
+}
+
+/// Writes a line to stderr, ignoring failure: a message about an error must
+/// not become a panic of its own when stderr is closed or full.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// `newswatch once`: exit 0 unless every feed failed (or delivery failed).
 pub async fn once(config: Arc<Config>) -> anyhow::Result<ExitCode> {
     let summary = crate::daemon::once(config).await?;
     for failure in &summary.failed {
-        eprintln!("error: {failure}");
+        say!("error: {failure}");
     }
-    eprintln!(
+    say!(
         "{} feeds polled, {} failed, {} alerts raised, {} written to the log",
         summary.feeds,
         summary.failed.len(),
@@ -167,12 +190,12 @@ fn command_line_rules(
                 )
             })
             .collect();
-        anyhow::anyhow!("{}", reports.join("\n"))
+        UsageError(reports.join("\n"))
     })?;
     for query in queries {
         for warning in rules::lint(query) {
             let caret = caret_under(query, warning.span);
-            eprintln!("warning: {}\n  {query}\n  {caret}", warning.message);
+            say!("warning: {}\n  {query}\n  {caret}", warning.message);
         }
     }
     let meta = ids
@@ -199,13 +222,15 @@ pub async fn match_command(config: Arc<Config>, options: MatchOptions) -> anyhow
     };
 
     let items: Vec<(Item, Option<String>)> = match (&options.source, options.since) {
-        (Some(_), Some(_)) => bail!("give either a source or --since, not both"),
+        (Some(_), Some(_)) => usage!("give either a source or --since, not both"),
         (None, None) => {
-            bail!("nothing to match: give a feed URL or file, - for stdin, or --since 7d")
+            usage!("nothing to match: give a feed URL or file, - for stdin, or --since 7d")
         }
         (None, Some(since)) => {
             let store = Store::open(&config.state_dir.join("state.sqlite"))?;
-            let start = Utc::now().timestamp() - since.as_secs() as i64;
+            let start = Utc::now()
+                .timestamp()
+                .saturating_sub(i64::try_from(since.as_secs()).unwrap_or(i64::MAX));
             store
                 .items_since(start)?
                 .into_iter()
@@ -596,7 +621,11 @@ fn edit_config<T>(
         return Ok(report);
     };
     crate::config::Config::from_str(&edited, crate::config::Origin::File(target.clone())).map_err(
-        |e| anyhow::anyhow!("the edited configuration would not be valid; nothing written:\n{e}"),
+        |e| {
+            UsageError(format!(
+                "the edited configuration would not be valid; nothing written:\n{e}"
+            ))
+        },
     )?;
     let name = target.file_name().unwrap_or_default().to_string_lossy();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
@@ -643,10 +672,9 @@ pub fn feeds_add(
 ) -> anyhow::Result<ExitCode> {
     let path = config_file(config)?;
     let report = edit_config(path, |text| {
-        let (edited, report) = crate::config_edit::add_feeds(
-            text,
-            &[crate::config_edit::NewFeed { url, name, tags }],
-        )?;
+        let (edited, report) =
+            crate::config_edit::add_feeds(text, &[crate::config_edit::NewFeed { url, name, tags }])
+                .map_err(|e| UsageError(e.to_string()))?;
         Ok(((!report.added.is_empty()).then_some(edited), report))
     })?;
     let mut out = std::io::stdout().lock();
@@ -668,7 +696,8 @@ pub fn feeds_add(
 pub fn feeds_remove(config: &Config, url: &str) -> anyhow::Result<ExitCode> {
     let path = config_file(config)?;
     let removed = edit_config(path, |text| {
-        let (edited, removed) = crate::config_edit::remove_feed(text, url)?;
+        let (edited, removed) =
+            crate::config_edit::remove_feed(text, url).map_err(|e| UsageError(e.to_string()))?;
         Ok((removed.then_some(edited), removed))
     })?;
     if !removed {
@@ -694,7 +723,7 @@ pub fn import(config: &Config, file: &std::path::Path) -> anyhow::Result<ExitCod
         .into_iter()
         .partition(|f| crate::opml::is_web_url(&f.url));
     for feed in &local {
-        eprintln!(
+        say!(
             "skipped (not an http(s) URL): {}",
             sanitize_terminal(&feed.url)
         );
@@ -713,7 +742,8 @@ pub fn import(config: &Config, file: &std::path::Path) -> anyhow::Result<ExitCod
         })
         .collect();
     let report = edit_config(path, |text| {
-        let (edited, report) = crate::config_edit::add_feeds(text, &new)?;
+        let (edited, report) =
+            crate::config_edit::add_feeds(text, &new).map_err(|e| UsageError(e.to_string()))?;
         Ok(((!report.added.is_empty()).then_some(edited), report))
     })?;
     writeln!(
@@ -741,7 +771,7 @@ pub fn export(config: &Config, file: Option<&std::path::Path>) -> anyhow::Result
     match file {
         Some(path) => std::fs::write(path, opml)
             .with_context(|| format!("cannot write {}", path.display()))?,
-        None => print!("{opml}"),
+        None => std::io::stdout().write_all(opml.as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -756,7 +786,10 @@ pub fn stories(
     let store = Store::open(&config.state_dir.join("state.sqlite"))?;
     let window = since.unwrap_or(config.raw.stories.window.0);
     let now = Utc::now().timestamp();
-    let rows = store.stories_since(now - window.as_secs() as i64, limit)?;
+    let rows = store.stories_since(
+        now.saturating_sub(i64::try_from(window.as_secs()).unwrap_or(i64::MAX)),
+        limit,
+    )?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if json {
@@ -798,7 +831,7 @@ pub fn feeds_enable(config: &Config, url: &str) -> anyhow::Result<ExitCode> {
         .map_err(anyhow::Error::msg)?;
     let store = Store::open(&config.state_dir.join("state.sqlite"))?;
     if store.enable(&url)? {
-        println!("{url} will be polled again");
+        writeln!(std::io::stdout(), "{url} will be polled again")?;
         Ok(ExitCode::SUCCESS)
     } else {
         bail!("{url} is not in the state")
@@ -838,7 +871,10 @@ pub fn tail(config: &Config, options: TailOptions) -> anyhow::Result<ExitCode> {
         severity: options.severity,
         since: options.since.map(|d| {
             crate::alerts::timestamp(
-                Utc::now() - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX),
+                chrono::Duration::from_std(d)
+                    .ok()
+                    .and_then(|d| Utc::now().checked_sub_signed(d))
+                    .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC),
             )
         }),
     };
@@ -866,7 +902,7 @@ pub fn tail(config: &Config, options: TailOptions) -> anyhow::Result<ExitCode> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && options.follow => None,
         // Before the first alert there is no log: nothing to show, no error.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("no alerts yet: {} does not exist", path.display());
+            say!("no alerts yet: {} does not exist", path.display());
             return Ok(ExitCode::SUCCESS);
         }
         Err(e) => {

@@ -188,11 +188,11 @@ fn load_config(cli: &Cli) -> Result<Config, ExitCode> {
             Ok(config)
         }
         Err(e @ ConfigError::Invalid(_)) => {
-            eprintln!("{e}");
+            say(format_args!("{e}"));
             Err(ExitCode::from(2))
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            say(format_args!("error: {e}"));
             Err(ExitCode::from(2))
         }
     }
@@ -230,27 +230,60 @@ fn daemon_runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime can be built on any supported platform")
 }
 
+/// Writes a line to stderr, ignoring failure: reporting an error must not
+/// panic when stderr is closed or full.
+fn say(message: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{message}");
+}
+
+/// Writes `bytes` to stdout; the exit status for it.
+fn emit(bytes: &[u8]) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            say(format_args!("error: cannot write to standard output: {e}"));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Lets a closed pipe end the process quietly, as it ends `cat` or `grep`
+/// (`newswatch export | head`), instead of failing every later write. The
+/// daemon keeps SIGPIPE ignored: a reader of its stdout going away must not
+/// kill it.
+fn die_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default action for one signal, before any other
+    // thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
     newswatch::panics::log_panics();
+    if !matches!(cli.command, Command::Run { .. } | Command::Once) {
+        die_on_closed_pipe();
+    }
     match &cli.command {
         Command::Completions { shell } => {
             use clap::CommandFactory;
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "newswatch",
-                &mut std::io::stdout(),
-            );
-            return ExitCode::SUCCESS;
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "newswatch", &mut script);
+            return emit(&script);
         }
         Command::Man => {
             use clap::CommandFactory;
-            return match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
-                Ok(()) => ExitCode::SUCCESS,
+            let mut page = Vec::new();
+            return match clap_mangen::Man::new(Cli::command()).render(&mut page) {
+                Ok(()) => emit(&page),
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    say(format_args!("error: {e}"));
                     ExitCode::from(1)
                 }
             };
@@ -263,12 +296,9 @@ fn main() -> ExitCode {
             .clone()
             .unwrap_or_else(newswatch::config::default_config_path);
         return match commands::init(&path, force) {
-            Ok(()) => {
-                println!("wrote {}", path.display());
-                ExitCode::SUCCESS
-            }
+            Ok(()) => emit(format!("wrote {}\n", path.display()).as_bytes()),
             Err(e) => {
-                eprintln!("error: {e:#}");
+                say(format_args!("error: {e:#}"));
                 ExitCode::from(1)
             }
         };
@@ -278,10 +308,7 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     let result = match cli.command {
-        Command::Check => {
-            print!("{}", commands::check_summary(&config));
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Check => Ok(emit(commands::check_summary(&config).as_bytes())),
         Command::Init { .. } | Command::Completions { .. } | Command::Man => {
             unreachable!("handled before the config is loaded")
         }
@@ -349,8 +376,12 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            say(format_args!("error: {e:#}"));
+            if e.downcast_ref::<commands::UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }

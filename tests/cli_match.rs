@@ -123,8 +123,9 @@ fn reads_an_article_from_stdin_and_tries_a_query() {
         String::from_utf8_lossy(&out.stdout)
     );
 
+    // An invalid query is bad usage: exit status 2.
     let out = sandbox.run(&["match", "-", "--rule", "troops AND NOT"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
         err.contains("expected a term after NOT") && err.contains("troops AND NOT\n"),
@@ -175,7 +176,7 @@ fn several_queries_are_compared_side_by_side() {
         ],
         &article,
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
         err.contains("invalid query (query-1): expected a term after NOT\n  summit AND NOT\n")

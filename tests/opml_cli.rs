@@ -85,7 +85,7 @@ fn feeds_add_and_remove_keep_comments_and_validate() {
     // An invalid URL is refused and the file is left alone.
     let before = std::fs::read_to_string(sandbox.config_path()).unwrap();
     let out = sandbox.run(&["feeds", "add", "gopher://old.example.org/"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "bad usage");
     assert!(
         stderr(&out).contains("would not be valid"),
         "{}",
