@@ -597,6 +597,26 @@ fn xdg(var: &str, fallback: &str) -> PathBuf {
     }
 }
 
+/// Where the value at `path` (keys, and indexes into arrays of tables) is
+/// written in the parsed text `doc`; 0..0 (the start) when it is not.
+fn written_at(doc: Option<&toml_edit::Document<&str>>, path: &[&str]) -> std::ops::Range<usize> {
+    let mut item = match doc {
+        Some(doc) => doc.as_item(),
+        None => return 0..0,
+    };
+    for step in path {
+        let next = match step.parse::<usize>() {
+            Ok(index) => item.get(index),
+            Err(_) => item.get(*step),
+        };
+        match next {
+            Some(next) => item = next,
+            None => return 0..0,
+        }
+    }
+    item.span().unwrap_or(0..0)
+}
+
 /// `$XDG_CONFIG_HOME/newswatch/newswatch.toml`.
 pub fn default_config_path() -> PathBuf {
     xdg("XDG_CONFIG_HOME", ".config")
@@ -668,29 +688,44 @@ impl Config {
         if raw.defaults.interval.span() != (0..0) {
             check_interval(&raw.defaults.interval, &mut problems, &mut warnings);
         }
+        // Settings checked after parsing are located through a second,
+        // span-keeping parse of the text.
+        let written = toml_edit::Document::parse(text).ok();
+        let at = |path: &[&str]| written_at(written.as_ref(), path);
         if raw.defaults.min_interval > raw.defaults.max_interval {
             problems.push(locator.at(
-                0..0,
+                at(&["defaults", "min_interval"]),
                 "defaults.min_interval must not exceed defaults.max_interval",
             ));
         }
         if raw.fetch.max_bytes < 1024 {
-            problems.push(locator.at(0..0, "fetch.max_bytes must be at least 1024"));
+            problems.push(locator.at(
+                at(&["fetch", "max_bytes"]),
+                "fetch.max_bytes must be at least 1024",
+            ));
         }
         if raw.stories.followup_sources.iter().any(|&n| n < 2) {
             problems.push(locator.at(
-                0..0,
+                at(&["stories", "followup_sources"]),
                 "stories.followup_sources must list numbers of 2 or more (the first alert has 1 source)",
             ));
         }
         if !raw.stories.surge_factor.is_finite() || raw.stories.surge_factor <= 1.0 {
-            problems.push(locator.at(0..0, "stories.surge_factor must be greater than 1"));
-        }
-        if raw.fetch.concurrency == 0 || raw.fetch.per_host == 0 {
             problems.push(locator.at(
-                0..0,
-                "fetch.concurrency and fetch.per_host must be at least 1",
+                at(&["stories", "surge_factor"]),
+                "stories.surge_factor must be greater than 1",
             ));
+        }
+        for (key, value) in [
+            ("concurrency", raw.fetch.concurrency),
+            ("per_host", raw.fetch.per_host),
+        ] {
+            if value == 0 {
+                problems.push(locator.at(
+                    at(&["fetch", key]),
+                    format!("fetch.{key} must be at least 1"),
+                ));
+            }
         }
 
         let mut feeds = Vec::new();
@@ -781,9 +816,6 @@ impl Config {
                 RuleSet::empty()
             }
         };
-        if !problems.is_empty() {
-            return Err(ConfigError::Invalid(problems));
-        }
         for rule in &raw.rules {
             for warning in rules::lint(rule.query.get_ref()) {
                 let at = value_offset(text, rule.query.span(), warning.span.start);
@@ -797,10 +829,52 @@ impl Config {
             }
         }
 
-        for hook in &raw.webhooks {
+        if raw.notify.exec_timeout.0 < Duration::from_secs(1) {
+            problems.push(locator.at(
+                at(&["notify", "exec_timeout"]),
+                "notify.exec_timeout must be 1s or more",
+            ));
+        }
+        for (i, hook) in raw.webhooks.iter().enumerate() {
+            let i = i.to_string();
+            let at = |key: &str| at(&["webhooks", &i, key]);
             if let Err(e) = reqwest::Url::parse(&hook.url) {
-                problems
-                    .push(locator.at(0..0, format!("webhook url {:?} is invalid: {e}", hook.url)));
+                problems.push(locator.at(
+                    at("url"),
+                    format!("webhook url {:?} is invalid: {e}", hook.url),
+                ));
+            }
+            if hook.timeout.0 < Duration::from_secs(1) {
+                problems.push(locator.at(
+                    at("timeout"),
+                    format!("webhook {}: timeout must be 1s or more", hook.url),
+                ));
+            }
+            // A token that cannot be sent would be dropped without a word.
+            if hook.resolved_token().is_some() {
+                let header_ok =
+                    reqwest::header::HeaderName::from_bytes(hook.header.as_bytes()).is_ok();
+                let value_ok = hook.resolved_token().is_some_and(|token| {
+                    reqwest::header::HeaderValue::from_str(&format!("{} {token}", hook.scheme))
+                        .is_ok()
+                });
+                if !header_ok {
+                    problems.push(locator.at(
+                        at("header"),
+                        format!(
+                            "webhook {}: header {:?} is not a valid HTTP header name",
+                            hook.url, hook.header
+                        ),
+                    ));
+                } else if !value_ok {
+                    problems.push(locator.at(
+                        at(if hook.token.is_some() { "token" } else { "scheme" }),
+                        format!(
+                            "webhook {}: the scheme or token holds characters an HTTP header cannot carry",
+                            hook.url
+                        ),
+                    ));
+                }
             }
             if let Some(var) = &hook.token_env
                 && std::env::var_os(var).is_none()
@@ -826,6 +900,10 @@ impl Config {
                         ));
                 }
             }
+        }
+
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
         }
 
         let state_dir = raw
@@ -956,6 +1034,20 @@ mod tests {
             d[0].message.contains("unknown field `intervall`"),
             "{}",
             d[0].message
+        );
+    }
+
+    #[test]
+    fn settings_checked_after_parsing_are_located() {
+        let d = diagnostics(
+            "[fetch]\nmax_bytes = 10\n\n[[webhooks]]\nurl = \"http://x/\"\n\n[[webhooks]]\nurl = \"http://y/\"\ntimeout = \"0s\"\n",
+        );
+        let at: Vec<(usize, usize)> = d.iter().map(|d| (d.line, d.col)).collect();
+        assert_eq!(at, [(2, 13), (9, 11)], "{d:?}");
+        assert!(
+            d[1].message.contains("webhook http://y/: timeout"),
+            "{}",
+            d[1].message
         );
     }
 

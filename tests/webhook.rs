@@ -259,3 +259,25 @@ fn a_token_in_a_world_readable_config_is_warned_about() {
     let out = sandbox.run(&["check"]);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("readable by other users"));
 }
+
+#[test]
+fn settings_that_could_never_post_are_config_errors() {
+    for (hook, expected) in [
+        (
+            "header = \"X Api Key\"\ntoken = \"t\"\n",
+            "header \"X Api Key\" is not a valid HTTP header name",
+        ),
+        ("timeout = \"0s\"\n", "timeout must be 1s or more"),
+        (
+            "token = \"two\\nlines\"\n",
+            "holds characters an HTTP header cannot carry",
+        ),
+    ] {
+        let sandbox = sandbox_with_hooks(&format!(
+            "[[webhooks]]\nurl = \"http://127.0.0.1:9/hook\"\n{hook}"
+        ));
+        let out = sandbox.run(&["check"]);
+        assert_eq!(out.status.code(), Some(2), "{hook}");
+        assert!(stderr(&out).contains(expected), "{hook}: {}", stderr(&out));
+    }
+}
