@@ -227,7 +227,7 @@ pub async fn match_command(config: Arc<Config>, options: MatchOptions) -> anyhow
             usage!("nothing to match: give a feed URL or file, - for stdin, or --since 7d")
         }
         (None, Some(since)) => {
-            let store = Store::open(&config.state_dir.join("state.sqlite"))?;
+            let store = Store::open_for_reading(&config.state_dir.join("state.sqlite"))?;
             let start = Utc::now()
                 .timestamp()
                 .saturating_sub(i64::try_from(since.as_secs()).unwrap_or(i64::MAX));
@@ -465,7 +465,7 @@ fn relative(secs: Option<i64>, now: i64) -> String {
 
 /// `newswatch feeds`: feed health, failing feeds first.
 pub fn feeds(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&config.state_dir.join("state.sqlite"))?;
+    let store = Store::open_for_reading(&config.state_dir.join("state.sqlite"))?;
     let states: std::collections::HashMap<String, crate::store::FeedState> = store
         .feed_states()?
         .into_iter()
@@ -783,7 +783,7 @@ pub fn stories(
     since: Option<Duration>,
     limit: usize,
 ) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&config.state_dir.join("state.sqlite"))?;
+    let store = Store::open_for_reading(&config.state_dir.join("state.sqlite"))?;
     let window = since.unwrap_or(config.raw.stories.window.0);
     let now = Utc::now().timestamp();
     let rows = store.stories_since(

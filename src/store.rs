@@ -346,6 +346,43 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
+    /// Opens the state at `path` for the commands that only read it
+    /// (`feeds`, `stories`, `match --since`): read-only, so that another
+    /// user's state (a system daemon's) can be read where it cannot be
+    /// written, and without creating anything when there is no state yet
+    /// (an empty one in memory stands for it). A state from an older
+    /// version is opened as [`Store::open`] does, to be migrated.
+    pub fn open_for_reading(path: &Path) -> Result<Store> {
+        let name = path.display().to_string();
+        let wrap = |cause| StoreError {
+            path: name.clone(),
+            cause,
+        };
+        if !path.exists() {
+            let conn = Connection::open_in_memory().map_err(wrap)?;
+            let mut store = Store {
+                conn,
+                path: name.clone(),
+            };
+            store.init().map_err(wrap)?;
+            return Ok(store);
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(wrap)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(wrap)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(wrap)?;
+        if version != MIGRATIONS.len() as i64 {
+            drop(conn);
+            return Store::open(path);
+        }
+        Ok(Store { conn, path: name })
+    }
+
     /// Opens (creating if needed) and migrates the state at `path`.
     pub fn open(path: &Path) -> Result<Store> {
         let name = path.display().to_string();

@@ -516,3 +516,64 @@ fn run_polls_repeatedly_and_stops_cleanly_on_sigterm() {
     );
     assert_eq!(sandbox.alerts().len(), 3, "no alert written twice");
 }
+
+#[test]
+fn reading_commands_neither_create_nor_write_the_state() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&builtin_rules());
+    // No state yet: nothing to show, and nothing created.
+    for args in [
+        &["feeds"][..],
+        &["stories"],
+        &["match", "--since", "7d", "--rule", "troops"],
+    ] {
+        let out = sandbox.run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    assert!(
+        !sandbox.path("state").exists(),
+        "a reading command created the state"
+    );
+    // A state made by a poll, read without being written. (As root the
+    // permissions below do not stop writes; the unchanged bytes still show
+    // that nothing was written.)
+    let feed = sandbox.path("world.xml");
+    std::fs::write(&feed, fixture_feed("world-news.xml")).unwrap();
+    sandbox.write_config(&format!(
+        "[[feeds]]\nurl = \"{}\"\n\n{}",
+        feed.display(),
+        builtin_rules()
+    ));
+    assert!(sandbox.run(&["once"]).status.success());
+    let state = sandbox.path("state/state.sqlite");
+    let before = std::fs::read(&state).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let set_mode = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    set_mode(&state, 0o444);
+    set_mode(&sandbox.path("state"), 0o555);
+    let outs: Vec<_> = [
+        &["feeds"][..],
+        &["stories"],
+        &["match", "--since", "7d", "--rule", "troops"],
+    ]
+    .iter()
+    .map(|args| (args.to_vec(), sandbox.run(args)))
+    .collect();
+    set_mode(&sandbox.path("state"), 0o755);
+    set_mode(&state, 0o644);
+    for (args, out) in &outs {
+        assert!(out.status.success(), "{args:?}: {}", stderr(out));
+    }
+    assert!(
+        String::from_utf8_lossy(&outs[2].1.stdout).contains("matched"),
+        "{}",
+        String::from_utf8_lossy(&outs[2].1.stdout)
+    );
+    assert_eq!(
+        std::fs::read(&state).unwrap(),
+        before,
+        "the state was written"
+    );
+}
