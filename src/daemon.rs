@@ -112,7 +112,12 @@ pub fn prepare(
             DesktopSink::new(config.raw.notify.max_per_minute)
                 .open_links_with(config.raw.notify.open_with.clone())
         }),
-        stdout: config.raw.notify.stdout,
+        stdout: config
+            .raw
+            .notify
+            .stdout
+            .then(crate::sinks::StdoutSink::start)
+            .flatten(),
         min_severity: config.raw.notify.min_severity,
         webhooks: {
             // A POST cannot follow a redirect (it would turn into a GET

@@ -337,6 +337,52 @@ fn a_slow_exec_program_does_not_hold_up_the_log() {
     );
 }
 
+#[test]
+fn stdout_nobody_reads_holds_up_neither_the_log_nor_the_stop() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.path("floods.xml"), flood_feed(300)).unwrap();
+    sandbox.write_config(&format!(
+        "[[feeds]]\nurl = \"{}\"\n\n[[rules]]\nid = \"flood\"\nquery = 'flood*'\n",
+        sandbox.path("floods.xml").display()
+    ));
+    let config = std::fs::read_to_string(sandbox.config_path())
+        .unwrap()
+        .replace(
+            "[notify]\ndesktop = false\n",
+            "[notify]\ndesktop = false\nstdout = true\n",
+        );
+    std::fs::write(sandbox.config_path(), config).unwrap();
+    // stdout is a pipe that is never read: 300 lines do not fit in it.
+    let mut daemon = sandbox
+        .command(&["run"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while sandbox.alerts().len() < 300 && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let logged = sandbox.alerts().len();
+    kill(daemon.id(), "-TERM");
+    let stopping = Instant::now();
+    let mut stopped = None;
+    while stopping.elapsed() < Duration::from_secs(30) {
+        if let Some(status) = daemon.try_wait().unwrap() {
+            stopped = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if stopped.is_none() {
+        daemon.kill().unwrap();
+    }
+    let out = daemon.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(logged, 300, "{err}");
+    assert!(stopped.is_some_and(|s| s.success()), "{stopped:?}: {err}");
+}
+
 fn write_log(sandbox: &Sandbox, lines: &[String]) {
     std::fs::create_dir_all(sandbox.path("state")).unwrap();
     std::fs::write(

@@ -166,12 +166,19 @@ impl JsonlSink {
             }
             // A pipe is opened for writing only: reading it too would keep
             // it open with no one to drain it.
-            self.regular = std::fs::metadata(&self.path).map_or(true, |m| m.is_file());
-            let mut file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .read(self.regular)
-                .open(&self.path)?;
+            let meta = std::fs::metadata(&self.path).ok();
+            self.regular = meta.as_ref().is_none_or(|m| m.is_file());
+            let fifo =
+                meta.is_some_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()));
+            let mut file = if fifo {
+                open_fifo(&self.path)?
+            } else {
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .read(self.regular)
+                    .open(&self.path)?
+            };
             // A line cut short (a full disk, a crash in another writer) must not
             // swallow the next one: finish it with a newline.
             let len = file.metadata()?.len();
@@ -187,6 +194,39 @@ impl JsonlSink {
         }
         Ok(self.file.as_mut().expect("the file was opened just above"))
     }
+}
+
+/// Opens the FIFO at `path` for writing without waiting for a reader,
+/// which would hold up delivery (and the stop) for as long as none comes:
+/// no reader is an error, so the alerts stay pending and delivery is tried
+/// again later. The descriptor opened to ask is the one kept (closing it
+/// would show a reader already waiting the end of the pipe), switched back
+/// to blocking writes so that a line is written whole.
+fn open_fifo(path: &Path) -> std::io::Result<File> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ENXIO) {
+                std::io::Error::other("it is a named pipe that nobody reads yet")
+            } else {
+                e
+            }
+        })?;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this function owns, changing only its
+    // status flags.
+    let cleared = unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) == 0
+    };
+    if !cleared {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(file)
 }
 
 /// The `id` fields of the complete lines at the end of the log.
@@ -267,10 +307,21 @@ mod tests {
         // With a reader at the other end, each line goes through once: a
         // pipe cannot be synced, which is no reason to call the write failed
         // and write the line again.
+        // Without a reader, nothing waits for one: the line stays unwritten.
+        let mut sink = JsonlSink::open(&fifo, None);
+        let err = sink.append("a", r#"{"id":"a"}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("named pipe that nobody reads"),
+            "{err}"
+        );
         let path = fifo.clone();
         let reader = std::thread::spawn(move || std::fs::read_to_string(path).unwrap());
-        let mut sink = JsonlSink::open(&fifo, None);
-        sink.append("a", r#"{"id":"a"}"#).unwrap();
+        // Until the reader has the pipe open, the line is refused as above.
+        let start = std::time::Instant::now();
+        while sink.append("a", r#"{"id":"a"}"#).is_err() {
+            assert!(start.elapsed() < std::time::Duration::from_secs(5));
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         sink.append("b", r#"{"id":"b"}"#).unwrap();
         drop(sink);
         assert_eq!(reader.join().unwrap(), "{\"id\":\"a\"}\n{\"id\":\"b\"}\n");

@@ -41,7 +41,7 @@ const WEBHOOK_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 pub struct Sinks {
     pub log: JsonlSink,
     pub desktop: Option<DesktopSink>,
-    pub stdout: bool,
+    pub stdout: Option<StdoutSink>,
     pub min_severity: Severity,
     pub exec: Option<exec::ExecSink>,
     pub webhooks: Vec<webhook::WebhookSink>,
@@ -63,6 +63,11 @@ impl Sinks {
     pub async fn close(&mut self) {
         self.flush_held(true).await;
         let deadline = tokio::time::Instant::now() + WEBHOOK_GRACE;
+        if let Some(stdout) = self.stdout.as_mut() {
+            stdout
+                .close(deadline.saturating_duration_since(tokio::time::Instant::now()))
+                .await;
+        }
         if let Some(exec) = self.exec.as_mut() {
             exec.close(deadline.saturating_duration_since(tokio::time::Instant::now()))
                 .await;
@@ -76,6 +81,78 @@ impl Sinks {
     /// Whether notifications are being held back for a summary.
     pub fn holding(&self) -> bool {
         self.desktop.as_ref().is_some_and(DesktopSink::holding)
+    }
+}
+
+/// Lines that wait for stdout at most; beyond, alerts are not copied there.
+const STDOUT_QUEUE: usize = 1024;
+
+/// The copy of each alert's line on stdout, written by a thread of its own:
+/// a reader that stops reading (`newswatch run | slow-consumer`) must hold
+/// up neither delivery nor the daemon's stop.
+pub struct StdoutSink {
+    lines: Option<std::sync::mpsc::SyncSender<String>>,
+    /// Closed (or sent to) when the writer has written all it was given.
+    finished: Option<std::sync::mpsc::Receiver<()>>,
+    /// The queue was full at the last alert (said once per stretch).
+    full: bool,
+}
+
+impl StdoutSink {
+    /// Starts the writing thread; `None` (and a warning) if there can be none.
+    pub fn start() -> Option<StdoutSink> {
+        let (lines, queue) = std::sync::mpsc::sync_channel::<String>(STDOUT_QUEUE);
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let writer = std::thread::Builder::new()
+            .name("stdout-sink".into())
+            .spawn(move || {
+                let mut out = std::io::stdout();
+                for line in queue {
+                    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+                        warn!(cause = %e, "cannot write alerts to stdout; no more are copied there");
+                        return;
+                    }
+                }
+                let _ = done.send(());
+            });
+        match writer {
+            Ok(_) => Some(StdoutSink {
+                lines: Some(lines),
+                finished: Some(finished),
+                full: false,
+            }),
+            Err(e) => {
+                warn!(cause = %e, "cannot start writing alerts to stdout");
+                None
+            }
+        }
+    }
+
+    /// Waits at most `grace` for the lines handed over to be written.
+    async fn close(&mut self, grace: std::time::Duration) {
+        self.lines = None;
+        if let Some(finished) = self.finished.take() {
+            let _ = tokio::task::spawn_blocking(move || finished.recv_timeout(grace)).await;
+        }
+    }
+
+    /// Hands `line` to the writing thread without waiting.
+    fn send(&mut self, line: &str) {
+        let Some(lines) = &self.lines else {
+            return;
+        };
+        match lines.try_send(line.to_string()) {
+            Ok(()) => self.full = false,
+            Err(std::sync::mpsc::TrySendError::Full(_)) => {
+                if !std::mem::replace(&mut self.full, true) {
+                    warn!(
+                        "stdout is not being read: alerts are not copied there until it is (they are in the log)"
+                    );
+                }
+            }
+            // The writer stopped on an error, and said which.
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {}
+        }
     }
 }
 
@@ -138,11 +215,8 @@ pub async fn deliver_pending(
             }
             report.written += 1;
 
-            if sinks.stdout {
-                let mut out = std::io::stdout().lock();
-                if let Err(e) = writeln!(out, "{}", pending.json).and_then(|()| out.flush()) {
-                    warn!(cause = %e, "cannot write alert to stdout");
-                }
+            if let Some(stdout) = sinks.stdout.as_mut() {
+                stdout.send(&pending.json);
             }
             let Ok(alert) = alert else {
                 continue;
