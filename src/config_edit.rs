@@ -8,9 +8,11 @@
 //! against the schema (run [`crate::config::Config::from_str`] on the output
 //! for that), and never resolves or fetches URLs.
 //!
-//! Feeds are matched by URL simply: two URLs are the same feed when they are
-//! equal after trimming surrounding whitespace and one trailing `/`. No other
-//! normalisation (host case, default ports, relative paths) is attempted here.
+//! Feeds are matched by URL: two URLs are the same feed when they are equal
+//! after trimming surrounding whitespace, putting an http(s) URL in the form
+//! the configuration checks duplicates in (scheme and host in lowercase, no
+//! default port), and dropping one trailing `/`. Relative paths are not
+//! resolved here.
 
 use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, RawString, Table, value};
 
@@ -75,18 +77,15 @@ pub fn add_feeds(config_text: &str, feeds: &[NewFeed]) -> Result<(String, AddRep
         root.insert("feeds", Item::ArrayOfTables(ArrayOfTables::new()));
     }
     let tables = feeds_tables(&mut doc)?;
-    let mut known: Vec<String> = tables
-        .iter()
-        .filter_map(table_url)
-        .map(|u| url_key(u).to_string())
-        .collect();
+    // A set: an OPML export can hold tens of thousands of feeds.
+    let mut known: std::collections::HashSet<String> =
+        tables.iter().filter_map(table_url).map(url_key).collect();
     for feed in feeds {
         let url = feed.url.trim();
-        if known.iter().any(|k| k == url_key(url)) {
+        if !known.insert(url_key(url)) {
             report.skipped.push(url.to_string());
             continue;
         }
-        known.push(url_key(url).to_string());
         tables.push(feed_table(url, feed));
         report.added.push(url.to_string());
     }
@@ -109,7 +108,7 @@ pub fn remove_feed(config_text: &str, url: &str) -> Result<(String, bool), EditE
     if !doc.as_table().contains_key("feeds") {
         return Ok((config_text.to_string(), false));
     }
-    let wanted = url_key(url.trim()).to_string();
+    let wanted = url_key(url);
     let mut removed_any = false;
     loop {
         let tables = feeds_tables(&mut doc)?;
@@ -156,10 +155,21 @@ fn table_url(table: &Table) -> Option<&str> {
     table.get("url").and_then(Item::as_str)
 }
 
-/// The form URLs are compared in: trimmed, without one trailing `/`.
-fn url_key(url: &str) -> &str {
+/// The form URLs are compared in: trimmed, an http(s) URL in the form the
+/// configuration checks for duplicates in (scheme and host in lowercase, no
+/// default port), without one trailing `/`.
+fn url_key(url: &str) -> String {
     let url = url.trim();
-    url.strip_suffix('/').unwrap_or(url)
+    let lower = url.to_ascii_lowercase();
+    let url = if lower.starts_with("http://") || lower.starts_with("https://") {
+        reqwest::Url::parse(url).map_or_else(|_| url.to_string(), String::from)
+    } else {
+        url.to_string()
+    };
+    match url.strip_suffix('/') {
+        Some(stripped) => stripped.to_string(),
+        None => url,
+    }
 }
 
 fn feed_table(url: &str, feed: &NewFeed) -> Table {
@@ -448,6 +458,15 @@ query = 'troops NEAR deploy*'
             add_feeds(CONFIG, &[feed("https://eu.example.org/rss", None, &[])]).unwrap();
         assert_eq!(same, CONFIG);
         assert!(report.added.is_empty());
+    }
+
+    #[test]
+    fn urls_are_compared_as_the_configuration_compares_them() {
+        let config = "[[feeds]]\nurl = \"http://127.0.0.1:80/z.xml\"\n";
+        let (_, report) = add_feeds(config, &[feed("HTTP://127.0.0.1/z.xml", None, &[])]).unwrap();
+        assert_eq!(report.skipped, ["HTTP://127.0.0.1/z.xml"]);
+        let (text, removed) = remove_feed(config, "http://127.0.0.1/z.xml").unwrap();
+        assert!(removed && urls(&text).is_empty(), "{text}");
     }
 
     #[test]
