@@ -518,6 +518,15 @@ pub async fn run_until(
         log = %config.log_path.display(),
         "newswatch running"
     );
+    // An empty configuration is valid (`feeds add` fills it), but a daemon
+    // that can never alert should say so where its log is read.
+    if config.feeds.is_empty() {
+        warn!(
+            "no feeds configured: nothing to poll; add some with `newswatch feeds add URL` or `newswatch import FILE.opml`"
+        );
+    } else if config.rules.is_empty() {
+        warn!("no rules configured: feeds are polled, but nothing can alert");
+    }
     tokio::spawn(release_memory_after_polls(
         metrics.clone(),
         pipeline.store.clone(),

@@ -170,6 +170,11 @@ fn a_config_named_without_a_directory_is_watched_too() {
         "the added feed was never polled: {err}"
     );
     assert!(err.contains("config file changed"), "{err}");
+    // It started without feeds, and said so.
+    assert!(
+        err.contains("no feeds configured: nothing to poll"),
+        "{err}"
+    );
 }
 
 #[test]
