@@ -99,7 +99,8 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition of the counters plus the state's gauges.
-    pub fn render(&self, feeds_by_status: &BTreeMap<&'static str, u64>, pending: u64) -> String {
+    pub fn render(&self, state: &StateGauges) -> String {
+        let (feeds_by_status, pending) = (&state.feeds_by_status, state.pending);
         let mut out = String::new();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let _ = writeln!(out, "# HELP newswatch_feeds Feeds in the state by health.");
@@ -142,11 +143,11 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE newswatch_alerts_total counter");
         let alerts = self.alerts.lock().unwrap_or_else(|p| p.into_inner());
         for (rule, n) in alerts.iter() {
-            let rule = rule
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n");
-            let _ = writeln!(out, "newswatch_alerts_total{{rule=\"{rule}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "newswatch_alerts_total{{rule=\"{}\"}} {n}",
+                label_value(rule)
+            );
         }
         let _ = writeln!(
             out,
@@ -154,6 +155,18 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE newswatch_pending_alerts gauge");
         let _ = writeln!(out, "newswatch_pending_alerts {pending}");
+        let _ = writeln!(
+            out,
+            "# HELP newswatch_webhook_queued_alerts Alerts in the log still waiting for a webhook."
+        );
+        let _ = writeln!(out, "# TYPE newswatch_webhook_queued_alerts gauge");
+        for (url, n) in &state.webhook_queued {
+            let _ = writeln!(
+                out,
+                "newswatch_webhook_queued_alerts{{url=\"{}\"}} {n}",
+                label_value(url)
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP newswatch_fetch_duration_seconds Time to fetch a feed."
@@ -179,7 +192,24 @@ impl Metrics {
 }
 
 /// Feeds in the state by status, and the number of pending alerts.
-fn state_gauges(store: &SharedStore) -> Result<(BTreeMap<&'static str, u64>, u64), String> {
+/// `text` escaped for a Prometheus label value.
+fn label_value(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// What `/metrics` reads from the state at each request.
+#[derive(Debug, Default)]
+pub struct StateGauges {
+    pub feeds_by_status: BTreeMap<&'static str, u64>,
+    /// Alerts recorded but not yet in the log.
+    pub pending: u64,
+    /// Alerts waiting for each webhook, by URL.
+    pub webhook_queued: Vec<(String, u64)>,
+}
+
+fn state_gauges(store: &SharedStore) -> Result<StateGauges, String> {
     let store = lock(store);
     let mut by_status: BTreeMap<&'static str, u64> = ["ok", "failing", "disabled"]
         .into_iter()
@@ -188,8 +218,11 @@ fn state_gauges(store: &SharedStore) -> Result<(BTreeMap<&'static str, u64>, u64
     for feed in store.feed_states().map_err(|e| e.to_string())? {
         *by_status.entry(feed.status()).or_default() += 1;
     }
-    let pending = store.pending_count().map_err(|e| e.to_string())?;
-    Ok((by_status, pending))
+    Ok(StateGauges {
+        feeds_by_status: by_status,
+        pending: store.pending_count().map_err(|e| e.to_string())?,
+        webhook_queued: store.webhook_backlog().map_err(|e| e.to_string())?,
+    })
 }
 
 /// Serves /metrics and /healthz on `addr` until `stop` is cancelled.
@@ -267,9 +300,9 @@ async fn respond(
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
     match (request.uri().path(), gauges) {
-        ("/metrics", Ok((feeds, pending))) => text(
+        ("/metrics", Ok(state)) => text(
             StatusCode::OK,
-            metrics.render(&feeds, pending),
+            metrics.render(&state),
             "text/plain; version=0.0.4; charset=utf-8",
         ),
         ("/healthz", Ok(_)) => text(StatusCode::OK, "ok\n".into(), "text/plain"),
@@ -297,8 +330,11 @@ mod tests {
         m.fetch(FetchResult::Failed, Duration::from_secs(3), 0);
         m.alert("troop-deployment");
         m.alert("troop-deployment");
-        let feeds = BTreeMap::from([("ok", 2), ("failing", 1)]);
-        let text = m.render(&feeds, 4);
+        let text = m.render(&StateGauges {
+            feeds_by_status: BTreeMap::from([("ok", 2), ("failing", 1)]),
+            pending: 4,
+            webhook_queued: vec![("https://hooks.example.org/\"x\"".into(), 3)],
+        });
         assert!(
             text.contains("newswatch_feeds{status=\"failing\"} 1\n"),
             "{text}"
@@ -306,6 +342,12 @@ mod tests {
         assert!(text.contains("newswatch_fetches_total{result=\"ok\"} 1\n"));
         assert!(text.contains("newswatch_alerts_total{rule=\"troop-deployment\"} 2\n"));
         assert!(text.contains("newswatch_pending_alerts 4\n"));
+        assert!(
+            text.contains(
+                "newswatch_webhook_queued_alerts{url=\"https://hooks.example.org/\\\"x\\\"\"} 3\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains("newswatch_fetch_duration_seconds_bucket{le=\"0.1\"} 1\n"));
         assert!(text.contains("newswatch_fetch_duration_seconds_bucket{le=\"5\"} 2\n"));
         assert!(text.contains("newswatch_fetch_duration_seconds_count 2\n"));

@@ -923,6 +923,19 @@ impl Store {
             .map_err(|e| self.wrap(e))
     }
 
+    /// Alerts waiting for each webhook, by URL.
+    pub fn webhook_backlog(&self) -> Result<Vec<(String, u64)>> {
+        let run = || -> rusqlite::Result<Vec<(String, u64)>> {
+            self.conn
+                .prepare_cached(
+                    "SELECT url, COUNT(*) FROM webhook_queue GROUP BY url ORDER BY url",
+                )?
+                .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?
+                .collect()
+        };
+        run().map_err(|e| self.wrap(e))
+    }
+
     /// Number of alerts waiting for delivery.
     pub fn pending_count(&self) -> Result<u64> {
         self.conn
@@ -1212,6 +1225,47 @@ mod tests {
         assert!(!store.alerted_recently("r", "s", 2_000).unwrap());
         store.mark_delivered("a1", 11).unwrap();
         assert!(store.pending_alerts(10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn webhook_queues_hold_logged_alerts_until_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("state.sqlite")).unwrap();
+        store
+            .ingest(
+                "http://f",
+                200,
+                &Validators::default(),
+                10,
+                &[],
+                &[alert("a1")],
+            )
+            .unwrap();
+        store
+            .mark_delivered_queueing("a1", 11, &["http://h1", "http://h2"])
+            .unwrap();
+        assert!(store.pending_alerts(10).unwrap().is_empty());
+        let backlog = |store: &Store| store.webhook_backlog().unwrap();
+        assert_eq!(
+            backlog(&store),
+            [("http://h1".into(), 1), ("http://h2".into(), 1)]
+        );
+        let due = store.due_posts("http://h1", 11, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!((due[0].alert.as_str(), due[0].attempts), ("a1", 0));
+        // A failure puts it off; it is not due again before then.
+        store
+            .post_failed("http://h1", "a1", 20, "HTTP 503")
+            .unwrap();
+        assert!(store.due_posts("http://h1", 19, 10).unwrap().is_empty());
+        assert_eq!(store.next_post_due("http://h1").unwrap(), Some(20));
+        assert_eq!(store.due_posts("http://h1", 20, 10).unwrap()[0].attempts, 1);
+        store.post_done("http://h1", "a1").unwrap();
+        assert_eq!(backlog(&store), [("http://h2".into(), 1)]);
+        // A webhook no longer configured loses its queue.
+        let dropped = store.drop_other_queues(&["http://h1"]).unwrap();
+        assert_eq!(dropped, [("http://h2".to_string(), 1)]);
+        assert!(backlog(&store).is_empty());
     }
 
     #[test]
