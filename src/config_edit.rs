@@ -64,7 +64,8 @@ pub enum EditError {
 /// present (see the module documentation for how URLs are compared); a feed
 /// listed twice in `feeds` is added once. Works on empty text.
 pub fn add_feeds(config_text: &str, feeds: &[NewFeed]) -> Result<(String, AddReport), EditError> {
-    let mut doc = parse(config_text)?;
+    let (style, body) = TextStyle::of(config_text);
+    let mut doc = parse(&body)?;
     let mut report = AddReport::default();
     if feeds.is_empty() {
         return Ok((config_text.to_string(), report));
@@ -92,7 +93,7 @@ pub fn add_feeds(config_text: &str, feeds: &[NewFeed]) -> Result<(String, AddRep
     if report.added.is_empty() {
         return Ok((config_text.to_string(), report));
     }
-    Ok((doc.to_string(), report))
+    Ok((style.apply(doc.to_string()), report))
 }
 
 /// Removes every `[[feeds]]` table whose `url` is `url` (compared as described
@@ -104,7 +105,8 @@ pub fn add_feeds(config_text: &str, feeds: &[NewFeed]) -> Result<(String, AddRep
 /// above it that are separated from it by a blank line — a section heading,
 /// say — stay where they were, and so does everything else in the file.
 pub fn remove_feed(config_text: &str, url: &str) -> Result<(String, bool), EditError> {
-    let mut doc = parse(config_text)?;
+    let (style, body) = TextStyle::of(config_text);
+    let mut doc = parse(&body)?;
     if !doc.as_table().contains_key("feeds") {
         return Ok((config_text.to_string(), false));
     }
@@ -129,7 +131,45 @@ pub fn remove_feed(config_text: &str, url: &str) -> Result<(String, bool), EditE
         return Ok((config_text.to_string(), false));
     }
     // An array of tables left empty is not written at all, which is what we want.
-    Ok((doc.to_string(), true))
+    Ok((style.apply(doc.to_string()), true))
+}
+
+/// What an edit keeps of how the file was written, besides its text: a
+/// byte order mark, and CRLF line ends (when every line has one; a file
+/// that mixes them comes out with LF).
+struct TextStyle {
+    bom: bool,
+    crlf: bool,
+}
+
+impl TextStyle {
+    /// The style of `text`, and its text as the TOML editor wants it.
+    fn of(text: &str) -> (TextStyle, std::borrow::Cow<'_, str>) {
+        let bom = text.starts_with('\u{feff}');
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let lines = text.matches('\n').count();
+        let crlf = lines > 0 && text.matches("\r\n").count() == lines;
+        let body = if crlf {
+            text.replace("\r\n", "\n").into()
+        } else {
+            text.into()
+        };
+        (TextStyle { bom, crlf }, body)
+    }
+
+    /// `text` (LF line ends) written in this style.
+    fn apply(&self, text: String) -> String {
+        let text = if self.crlf {
+            text.replace('\n', "\r\n")
+        } else {
+            text
+        };
+        if self.bom {
+            format!("\u{feff}{text}")
+        } else {
+            text
+        }
+    }
 }
 
 fn parse(config_text: &str) -> Result<DocumentMut, EditError> {
@@ -467,6 +507,21 @@ query = 'troops NEAR deploy*'
         assert_eq!(report.skipped, ["HTTP://127.0.0.1/z.xml"]);
         let (text, removed) = remove_feed(config, "http://127.0.0.1/z.xml").unwrap();
         assert!(removed && urls(&text).is_empty(), "{text}");
+    }
+
+    #[test]
+    fn crlf_and_a_byte_order_mark_are_kept() {
+        let config = "\u{feff}# mine\r\n[defaults]\r\ninterval = \"5m\"\r\n";
+        let (added, _) = add_feeds(config, &[feed("https://a.example.org/", None, &[])]).unwrap();
+        assert!(added.starts_with("\u{feff}# mine\r\n"), "{added:?}");
+        assert_eq!(
+            added.matches('\n').count(),
+            added.matches("\r\n").count(),
+            "{added:?}"
+        );
+        let (back, removed) = remove_feed(&added, "https://a.example.org/").unwrap();
+        assert!(removed);
+        assert_eq!(back, config);
     }
 
     #[test]
