@@ -436,6 +436,9 @@ pub struct Diagnostic {
     pub caret_width: usize,
 }
 
+/// The most characters of a source line an error shows.
+const SHOWN_CHARS: usize = 120;
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -444,21 +447,33 @@ impl fmt::Display for Diagnostic {
             self.file, self.line, self.col, self.message
         )?;
         if !self.source_line.is_empty() {
+            // A long line (a rule of thousands of terms) is shown around the
+            // caret only.
+            let chars: Vec<char> = self.source_line.chars().collect();
+            let at = self.col.saturating_sub(1).min(chars.len());
+            let start = if chars.len() > SHOWN_CHARS {
+                at.saturating_sub(SHOWN_CHARS / 3)
+            } else {
+                0
+            };
+            let end = (start + SHOWN_CHARS).min(chars.len());
+            let before = if start > 0 { "…" } else { "" };
+            let after = if end < chars.len() { "…" } else { "" };
+            let shown: String = chars[start..end].iter().collect();
             let gutter = self.line.to_string().len();
             writeln!(f, "{:gutter$} |", "")?;
-            writeln!(f, "{} | {}", self.line, self.source_line)?;
-            let pad: String = self
-                .source_line
+            writeln!(f, "{} | {before}{shown}{after}", self.line)?;
+            let pad: String = before
                 .chars()
-                .take(self.col.saturating_sub(1))
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .map(|_| ' ')
+                .chain(
+                    chars[start..at]
+                        .iter()
+                        .map(|&c| if c == '\t' { '\t' } else { ' ' }),
+                )
                 .collect();
-            write!(
-                f,
-                "{:gutter$} | {pad}{}",
-                "",
-                "^".repeat(self.caret_width.max(1))
-            )?;
+            let width = self.caret_width.max(1).min(end.saturating_sub(at).max(1));
+            write!(f, "{:gutter$} | {pad}{}", "", "^".repeat(width))?;
         }
         Ok(())
     }
@@ -1049,6 +1064,22 @@ mod tests {
             "{}",
             d[1].message
         );
+    }
+
+    #[test]
+    fn a_long_line_is_shown_around_the_caret() {
+        let query = format!("{} AND NOT", "word ".repeat(20_000));
+        let d = diagnostics(&format!("[[rules]]\nid = \"long\"\nquery = '{query}'\n"));
+        let text = d[0].to_string();
+        assert!(text.len() < 1_000, "{} bytes", text.len());
+        assert!(text.contains("word  AND NOT'"), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        let shown = lines[2].split_once(" | ").unwrap().1;
+        let caret = lines[3].split_once(" | ").unwrap().1;
+        // The caret stands under the end of the query, where a term is missing.
+        let column = caret.chars().take_while(|&c| c == ' ').count();
+        let under: String = shown.chars().skip(column).take(1).collect();
+        assert_eq!(under, "'", "{text}");
     }
 
     #[test]
