@@ -850,9 +850,16 @@ impl Config {
                 "notify.exec_timeout must be 1s or more",
             ));
         }
+        let mut hook_urls = HashSet::new();
         for (i, hook) in raw.webhooks.iter().enumerate() {
             let i = i.to_string();
             let at = |key: &str| at(&["webhooks", &i, key]);
+            // Alerts wait for a webhook under its URL: two with one URL
+            // would share a queue and post each alert twice.
+            if !hook_urls.insert(hook.url.trim()) {
+                problems
+                    .push(locator.at(at("url"), format!("webhook {} is listed twice", hook.url)));
+            }
             if let Err(e) = reqwest::Url::parse(&hook.url) {
                 problems.push(locator.at(
                     at("url"),

@@ -269,6 +269,10 @@ fn settings_that_could_never_post_are_config_errors() {
         ),
         ("timeout = \"0s\"\n", "timeout must be 1s or more"),
         (
+            "\n[[webhooks]]\nurl = \"http://127.0.0.1:9/hook\"\nformat = \"ntfy\"\n",
+            "webhook http://127.0.0.1:9/hook is listed twice",
+        ),
+        (
             "token = \"two\\nlines\"\n",
             "holds characters an HTTP header cannot carry",
         ),

@@ -89,69 +89,97 @@ const STDOUT_QUEUE: usize = 1024;
 
 /// The copy of each alert's line on stdout, written by a thread of its own:
 /// a reader that stops reading (`newswatch run | slow-consumer`) must hold
-/// up neither delivery nor the daemon's stop.
+/// up neither delivery nor the daemon's stop. There is one writer for the
+/// process, shared by every configuration a reload brings: a writer stuck
+/// on a full pipe is not joined by another at each reload.
 pub struct StdoutSink {
-    lines: Option<std::sync::mpsc::SyncSender<String>>,
-    /// Closed (or sent to) when the writer has written all it was given.
-    finished: Option<std::sync::mpsc::Receiver<()>>,
+    writer: &'static StdoutWriter,
     /// The queue was full at the last alert (said once per stretch).
     full: bool,
 }
 
+/// The process's stdout writer: its queue, and how many lines wait in it.
+struct StdoutWriter {
+    lines: std::sync::mpsc::SyncSender<String>,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+static STDOUT_WRITER: std::sync::OnceLock<Option<StdoutWriter>> = std::sync::OnceLock::new();
+
 impl StdoutSink {
-    /// Starts the writing thread; `None` (and a warning) if there can be none.
+    /// The sink, with the writing thread started on first use; `None` (and
+    /// a warning) if there can be none.
     pub fn start() -> Option<StdoutSink> {
-        let (lines, queue) = std::sync::mpsc::sync_channel::<String>(STDOUT_QUEUE);
-        let (done, finished) = std::sync::mpsc::channel::<()>();
-        let writer = std::thread::Builder::new()
-            .name("stdout-sink".into())
-            .spawn(move || {
-                let mut out = std::io::stdout();
-                for line in queue {
-                    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
-                        warn!(cause = %e, "cannot write alerts to stdout; no more are copied there");
-                        return;
+        let writer = STDOUT_WRITER.get_or_init(|| {
+            let (lines, queue) = std::sync::mpsc::sync_channel::<String>(STDOUT_QUEUE);
+            let spawned = std::thread::Builder::new()
+                .name("stdout-sink".into())
+                .spawn(move || {
+                    let mut out = std::io::stdout();
+                    for line in queue {
+                        let written = writeln!(out, "{line}").and_then(|()| out.flush());
+                        let waiting = STDOUT_WRITER.get().and_then(Option::as_ref).map(|w| &w.waiting);
+                        if let Err(e) = written {
+                            warn!(cause = %e, "cannot write alerts to stdout; no more are copied there");
+                            // What is still queued will never be written.
+                            if let Some(waiting) = waiting {
+                                waiting.store(0, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            return;
+                        }
+                        if let Some(waiting) = waiting {
+                            waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                     }
+                });
+            match spawned {
+                Ok(_) => Some(StdoutWriter {
+                    lines,
+                    waiting: std::sync::atomic::AtomicUsize::new(0),
+                }),
+                Err(e) => {
+                    warn!(cause = %e, "cannot start writing alerts to stdout");
+                    None
                 }
-                let _ = done.send(());
-            });
-        match writer {
-            Ok(_) => Some(StdoutSink {
-                lines: Some(lines),
-                finished: Some(finished),
-                full: false,
-            }),
-            Err(e) => {
-                warn!(cause = %e, "cannot start writing alerts to stdout");
-                None
             }
-        }
+        });
+        writer.as_ref().map(|writer| StdoutSink {
+            writer,
+            full: false,
+        })
     }
 
     /// Waits at most `grace` for the lines handed over to be written.
     async fn close(&mut self, grace: std::time::Duration) {
-        self.lines = None;
-        if let Some(finished) = self.finished.take() {
-            let _ = tokio::task::spawn_blocking(move || finished.recv_timeout(grace)).await;
+        let deadline = tokio::time::Instant::now() + grace;
+        while self
+            .writer
+            .waiting
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 
     /// Hands `line` to the writing thread without waiting.
     fn send(&mut self, line: &str) {
-        let Some(lines) = &self.lines else {
-            return;
-        };
-        match lines.try_send(line.to_string()) {
+        let waiting = &self.writer.waiting;
+        waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match self.writer.lines.try_send(line.to_string()) {
             Ok(()) => self.full = false,
-            Err(std::sync::mpsc::TrySendError::Full(_)) => {
-                if !std::mem::replace(&mut self.full, true) {
+            Err(e) => {
+                waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                if let std::sync::mpsc::TrySendError::Full(_) = e
+                    && !std::mem::replace(&mut self.full, true)
+                {
                     warn!(
                         "stdout is not being read: alerts are not copied there until it is (they are in the log)"
                     );
                 }
+                // Disconnected: the writer stopped on an error, and said which.
             }
-            // The writer stopped on an error, and said which.
-            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {}
         }
     }
 }
