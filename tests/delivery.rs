@@ -225,19 +225,7 @@ fn exec_and_stdout_sinks_receive_each_alert() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), log);
 
     // A command that hangs is killed after its timeout; delivery goes on.
-    let sandbox = Sandbox::new();
-    std::fs::write(sandbox.path("floods.xml"), flood_feed(2)).unwrap();
-    sandbox.write_config(&format!(
-        "[[feeds]]\nurl = \"{}\"\n\n[[rules]]\nid = \"flood\"\nquery = 'flood*'\n",
-        sandbox.path("floods.xml").display()
-    ));
-    let config = std::fs::read_to_string(sandbox.config_path())
-        .unwrap()
-        .replace(
-            "[notify]\ndesktop = false\n",
-            "[notify]\ndesktop = false\nexec = [\"sleep\", \"30\"]\nexec_timeout = \"1s\"\n",
-        );
-    std::fs::write(sandbox.config_path(), config).unwrap();
+    let sandbox = exec_sandbox("exec = [\"sleep\", \"30\"]\nexec_timeout = \"1s\"");
     let start = Instant::now();
     let out = sandbox.run(&["once"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -250,10 +238,11 @@ fn exec_and_stdout_sinks_receive_each_alert() {
     );
 }
 
-/// A sandbox with two flood alerts and `exec` as the exec sink's command.
-fn exec_sandbox(exec: &str) -> Sandbox {
+/// A sandbox whose feed raises `alerts` flood alerts, with `notify` (keys
+/// of `[notify]`, one per line) added to its config.
+fn flood_sandbox(alerts: usize, notify: &str) -> Sandbox {
     let sandbox = Sandbox::new();
-    std::fs::write(sandbox.path("floods.xml"), flood_feed(2)).unwrap();
+    std::fs::write(sandbox.path("floods.xml"), flood_feed(alerts)).unwrap();
     sandbox.write_config(&format!(
         "[[feeds]]\nurl = \"{}\"\n\n[[rules]]\nid = \"flood\"\nquery = 'flood*'\n",
         sandbox.path("floods.xml").display()
@@ -262,10 +251,15 @@ fn exec_sandbox(exec: &str) -> Sandbox {
         .unwrap()
         .replace(
             "[notify]\ndesktop = false\n",
-            &format!("[notify]\ndesktop = false\n{exec}\n"),
+            &format!("[notify]\ndesktop = false\n{notify}\n"),
         );
     std::fs::write(sandbox.config_path(), config).unwrap();
     sandbox
+}
+
+/// A sandbox with two flood alerts and `exec` as the exec sink's settings.
+fn exec_sandbox(exec: &str) -> Sandbox {
+    flood_sandbox(2, exec)
 }
 
 #[test]
@@ -339,19 +333,7 @@ fn a_slow_exec_program_does_not_hold_up_the_log() {
 
 #[test]
 fn stdout_nobody_reads_holds_up_neither_the_log_nor_the_stop() {
-    let sandbox = Sandbox::new();
-    std::fs::write(sandbox.path("floods.xml"), flood_feed(300)).unwrap();
-    sandbox.write_config(&format!(
-        "[[feeds]]\nurl = \"{}\"\n\n[[rules]]\nid = \"flood\"\nquery = 'flood*'\n",
-        sandbox.path("floods.xml").display()
-    ));
-    let config = std::fs::read_to_string(sandbox.config_path())
-        .unwrap()
-        .replace(
-            "[notify]\ndesktop = false\n",
-            "[notify]\ndesktop = false\nstdout = true\n",
-        );
-    std::fs::write(sandbox.config_path(), config).unwrap();
+    let sandbox = flood_sandbox(300, "stdout = true");
     // stdout is a pipe that is never read: 300 lines do not fit in it.
     let mut daemon = sandbox
         .command(&["run"])
