@@ -172,6 +172,26 @@ fn the_daemon_retries_with_growing_pauses() {
 }
 
 #[test]
+fn a_failing_endpoint_gets_one_attempt_per_pause_not_one_per_alert() {
+    let server = TestServer::start();
+    server.route("/hook", Route::Status(503));
+    // Two alerts wait for it.
+    let sandbox = sandbox_with_hooks(&format!(
+        "[[webhooks]]\nurl = \"{}\"\n",
+        server.url("/hook")
+    ));
+    let started = Instant::now();
+    run_until(&sandbox, || started.elapsed() > Duration::from_secs(4));
+    let posts = server.requests("/hook");
+    assert!(posts.len() >= 2, "{} posts", posts.len());
+    let gaps: Vec<Duration> = posts.windows(2).map(|w| w[1].at - w[0].at).collect();
+    assert!(
+        gaps.iter().all(|&gap| gap >= Duration::from_millis(900)),
+        "back to back: {gaps:?}"
+    );
+}
+
+#[test]
 fn a_refusal_or_a_redirect_is_not_tried_again() {
     let server = TestServer::start();
     server.route("/bad", Route::Status(400));

@@ -4,7 +4,8 @@
 //! each webhook in the state, in the transaction that marks it delivered to
 //! the log, and a background task per webhook posts what is due, with a
 //! timeout. A failed post is tried again with exponential backoff (or after
-//! the server's `Retry-After`), across restarts, for up to three days; a
+//! the server's `Retry-After`), across restarts, for up to three days, and
+//! a failing endpoint gets one attempt per pause, not one per alert; a
 //! post the server refuses for good (a 4xx other than 408 and 429, or a
 //! redirect, which a POST cannot follow) is given up at once. The token for
 //! an `Authorization`-style header comes from an environment variable (or,
@@ -216,6 +217,9 @@ impl Poster {
     async fn run(self, wake: Arc<Notify>, finish: CancellationToken, stop: CancellationToken) {
         // Logged when posting starts or stops failing, not per attempt.
         let mut failing = false;
+        // Failures in a row: while the endpoint fails, it gets one attempt
+        // per pause (growing like an alert's own), not one per queued alert.
+        let mut failures: i64 = 0;
         loop {
             let now = chrono::Utc::now().timestamp();
             let due = match lock(&self.store).due_posts(&self.url, now, BATCH) {
@@ -248,8 +252,10 @@ impl Poster {
                     _ = stop.cancelled() => return,
                 };
                 let now = chrono::Utc::now().timestamp();
+                let mut pause = None;
                 let outcome = match result {
                     Ok(()) => {
+                        failures = 0;
                         debug!(url = %self.url, alert = %post.alert, "webhook delivered");
                         if std::mem::take(&mut failing) {
                             info!(url = %self.url, "webhook: posting works again");
@@ -273,11 +279,26 @@ impl Poster {
                             debug!(url = %self.url, %cause, attempts = post.attempts + 1, "webhook failed again");
                         }
                         let next = now + backoff(post.attempts + 1, retry_after).as_secs() as i64;
+                        failures += 1;
+                        pause = Some(backoff(failures, retry_after));
                         lock(&self.store).post_failed(&self.url, &post.alert, next, &cause)
                     }
                 };
                 if let Err(e) = outcome {
                     warn!(url = %self.url, cause = %e, "webhook: cannot update its queue");
+                }
+                if let Some(pause) = pause {
+                    // Finishing does not wait out a failing endpoint: what
+                    // is left stays queued for the next start.
+                    if finish.is_cancelled() {
+                        return;
+                    }
+                    tokio::select! {
+                        _ = finish.cancelled() => return,
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    break;
                 }
             }
         }
