@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Route, Sandbox, TestServer, stderr};
+use common::{Route, Sandbox, TestServer, run_until, stderr};
 
 /// An RSS feed of `n` recent items that all match the rule `flood`.
 fn flood_feed(n: usize) -> Vec<u8> {
@@ -302,23 +302,11 @@ fn a_slow_exec_program_does_not_hold_up_the_log() {
     let sandbox = exec_sandbox(
         "exec = [\"sh\", \"-c\", \"cat >/dev/null; sleep 30\"]\nexec_timeout = \"60s\"",
     );
-    let mut daemon = sandbox
-        .command(&["run"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while sandbox.alerts().len() < 2 && started.elapsed() < Duration::from_secs(15) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let logged = sandbox.alerts().len();
-    kill(daemon.id(), "-TERM");
-    let stopping = Instant::now();
-    let status = daemon.wait().unwrap();
-    let stopped_in = stopping.elapsed();
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut daemon.stderr.take().unwrap(), &mut err).unwrap();
-    assert!(status.success(), "{err}");
+    let mut logged = 0;
+    let (err, stopped_in) = run_until(&sandbox, || {
+        logged = sandbox.alerts().len();
+        logged >= 2
+    });
     assert_eq!(logged, 2, "{err}");
     // Stopping waits for the program a few seconds, not for every run.
     assert!(

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Route, Sandbox, TestServer, builtin_rules, fixture_feed, stderr};
+use common::{Route, Sandbox, TestServer, builtin_rules, fixture_feed, run_until, stderr};
 
 fn ok_route() -> Route {
     Route::Feed {
@@ -117,31 +117,6 @@ fn alerts_wait_in_the_state_for_a_failing_endpoint() {
     let posts = server.requests("/hook");
     assert_eq!(posts.len(), 2, "one failure, then one success");
     assert_eq!(posts[0].body, posts[1].body);
-}
-
-/// Runs the daemon until `done` or twenty seconds, then stops it; its stderr.
-fn run_until(sandbox: &Sandbox, mut done: impl FnMut() -> bool) -> (String, Duration) {
-    let mut child = sandbox
-        .command(&["run"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while !done() && started.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let stopping = Instant::now();
-    let status = child.wait().unwrap();
-    let stopped_in = stopping.elapsed();
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-    assert!(status.success(), "{err}");
-    (err, stopped_in)
 }
 
 #[test]

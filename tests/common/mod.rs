@@ -312,3 +312,29 @@ pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Runs the daemon in `sandbox` until `done` or twenty seconds, then stops
+/// it with SIGTERM; its stderr and how long the stop took.
+pub fn run_until(sandbox: &Sandbox, mut done: impl FnMut() -> bool) -> (String, Duration) {
+    let mut child = sandbox
+        .command(&["run"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !done() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let stopping = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    let stopped_in = stopping.elapsed();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    (err, stopped_in)
+}
