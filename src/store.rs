@@ -948,10 +948,6 @@ impl Store {
             .map_err(|e| self.wrap(e))
     }
 
-    pub fn mark_delivered(&self, id: &str, now: i64) -> Result<()> {
-        self.mark_delivered_queueing(id, now, &[])
-    }
-
     /// Marks alert `id` delivered to the log and, in the same transaction,
     /// queues it for each webhook in `webhooks` (by URL): an alert in the
     /// log is never missing from a webhook's queue, even after a crash.
@@ -1223,7 +1219,7 @@ mod tests {
         assert_eq!(store.pending_alerts(10).unwrap(), [alert("a1")]);
         assert!(store.alerted_recently("r", "s", 0).unwrap());
         assert!(!store.alerted_recently("r", "s", 2_000).unwrap());
-        store.mark_delivered("a1", 11).unwrap();
+        store.mark_delivered_queueing("a1", 11, &[]).unwrap();
         assert!(store.pending_alerts(10).unwrap().is_empty());
     }
 

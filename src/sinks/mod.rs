@@ -33,9 +33,9 @@ pub enum DeliveryError {
     Log { path: String, cause: std::io::Error },
 }
 
-/// How long stopping (or the end of `once`) waits for the exec program and
-/// the webhooks.
-const WEBHOOK_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long stopping (or the end of `once`) waits, in all, for the stdout
+/// copy, the exec program and the webhooks.
+const SINK_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The configured sinks.
 pub struct Sinks {
@@ -62,19 +62,16 @@ impl Sinks {
     /// next start.
     pub async fn close(&mut self) {
         self.flush_held(true).await;
-        let deadline = tokio::time::Instant::now() + WEBHOOK_GRACE;
+        let deadline = tokio::time::Instant::now() + SINK_GRACE;
+        let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
         if let Some(stdout) = self.stdout.as_mut() {
-            stdout
-                .close(deadline.saturating_duration_since(tokio::time::Instant::now()))
-                .await;
+            stdout.close(left()).await;
         }
         if let Some(exec) = self.exec.as_mut() {
-            exec.close(deadline.saturating_duration_since(tokio::time::Instant::now()))
-                .await;
+            exec.close(left()).await;
         }
         for hook in &mut self.webhooks {
-            hook.close(deadline.saturating_duration_since(tokio::time::Instant::now()))
-                .await;
+            hook.close(left()).await;
         }
     }
 
