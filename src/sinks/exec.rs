@@ -161,19 +161,26 @@ impl Program {
                 ))
             }
         };
+        let Some(problem) = problem else {
+            // Nothing to report: what it said is not waited for (a child it
+            // left running may hold its stderr open).
+            if let Some(task) = stderr {
+                task.abort();
+            }
+            return true;
+        };
         let said = match stderr {
-            // Whatever still holds its stderr open was killed with the group.
-            Some(task) => tokio::time::timeout(Duration::from_secs(1), task)
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or_default(),
+            Some(mut task) => {
+                // Usually at its end already; a child left holding the pipe
+                // is not waited for long.
+                let said = tokio::time::timeout(Duration::from_secs(1), &mut task).await;
+                task.abort();
+                said.ok().and_then(Result::ok).unwrap_or_default()
+            }
             None => Vec::new(),
         };
-        if let Some(problem) = problem {
-            let said = crate::text::sanitize_terminal(String::from_utf8_lossy(&said).trim());
-            warn!(program = %self.program, alert = %id, cause = %problem, stderr = %said, "exec sink failed");
-        }
+        let said = crate::text::sanitize_terminal(String::from_utf8_lossy(&said).trim());
+        warn!(program = %self.program, alert = %id, cause = %problem, stderr = %said, "exec sink failed");
         true
     }
 }
