@@ -612,10 +612,8 @@ fn edit_config<T>(
         .and_then(|d| d.lock().map(|()| d))
         .with_context(|| format!("cannot lock {} for the edit", dir.display()))?;
     // Read under the lock: another edit may have finished meanwhile.
-    let text = crate::config::read_capped(&target)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .with_context(|| format!("cannot read {} as UTF-8 text", target.display()))?;
+    let text = crate::config::read_text_file(&target)
+        .with_context(|| format!("cannot read {}", target.display()))?;
     let (edited, report) = edit(&text)?;
     let Some(edited) = edited else {
         return Ok(report);

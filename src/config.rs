@@ -354,7 +354,7 @@ pub fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
 }
 
 /// [`read_capped`], for a file that must be UTF-8 text.
-fn read_text_file(path: &Path) -> std::io::Result<String> {
+pub(crate) fn read_text_file(path: &Path) -> std::io::Result<String> {
     String::from_utf8(read_capped(path)?).map_err(|e| {
         // Where the first byte that is not UTF-8 is, as an editor counts.
         let bytes = e.as_bytes();
